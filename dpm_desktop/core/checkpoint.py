@@ -1,0 +1,255 @@
+"""Self-describing checkpoints: ``model.safetensors`` + ``model.json`` in one folder.
+
+Nothing here ever unpickles: weights are read with safetensors only, and files that look like
+pickles or ``torch.save`` archives are refused before anything else is done with them. Loading
+validates the metadata, the weights' sha256, and every tensor name and shape against the network
+the metadata describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .diffusion import DiffusionConfig, GaussianDiffusion
+from .networks import build_network, network_config
+
+FORMAT = "dpm-desktop-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS_NAME = "model.safetensors"
+META_NAME = "model.json"
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used; the message names the file and the problem."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Checkpoint:
+    """A loaded model: the diffusion (network inside) and its validated metadata."""
+
+    diffusion: GaussianDiffusion
+    meta: dict[str, Any]
+    folder: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", self.folder.name))
+
+    @property
+    def channels(self) -> int:
+        return int(self.meta["data"]["channels"])
+
+    @property
+    def data_range(self) -> tuple[float, float]:
+        """The model-space values of pixel values 0 and 1."""
+        d = self.meta["data"]
+        lo, hi = (0 - d["offset"]) * d["scale"], (1 - d["offset"]) * d["scale"]
+        return (min(lo, hi), max(lo, hi))
+
+    def to_model_space(self, u: torch.Tensor) -> torch.Tensor:
+        d = self.meta["data"]
+        return (u - d["offset"]) * d["scale"]
+
+    def from_model_space(self, y: torch.Tensor) -> torch.Tensor:
+        d = self.meta["data"]
+        return y / d["scale"] + d["offset"]
+
+
+def build_metadata(
+    diffusion: GaussianDiffusion,
+    *,
+    name: str,
+    data: dict[str, Any],
+    training: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    """Metadata for a checkpoint; ``data`` needs channels, kind, offset, scale, data_std, patch_size."""
+    for key in ("channels", "kind", "offset", "scale", "data_std"):
+        if key not in data:
+            raise ValueError(f"data description lacks {key!r}")
+    arch = "paper" if type(diffusion.net).__name__ == "PaperNet" else "unet"
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "description": description,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "network": {"arch": arch, "config": network_config(diffusion.net)},
+        "diffusion": diffusion.config_dict(),
+        "data": data,
+        "training": training or {},
+        "metrics": metrics or {},
+    }
+
+
+def save_checkpoint(diffusion: GaussianDiffusion, meta: dict[str, Any], folder: Path,
+                    state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write weights then metadata (with the weights' sha256), each atomically. Returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / WEIGHTS_NAME
+    sd = state_dict if state_dict is not None else diffusion.state_dict()
+    save_tensors_atomic(sd, weights, metadata={"format": FORMAT})
+    meta = dict(meta, sha256=sha256_file(weights))
+    atomic_write_json(folder / META_NAME, meta)
+    return folder
+
+
+# --------------------------------------------------------------------------------------------
+def _locate(path: Path) -> tuple[Path, Path]:
+    path = Path(path)
+    if path.is_dir():
+        latest = path / "latest.json"
+        if not (path / META_NAME).exists() and latest.is_file():  # a training run: its newest state
+            try:
+                path = path / json.loads(latest.read_text())["state"]
+            except (OSError, ValueError, KeyError, TypeError):
+                raise CheckpointError(f"{latest}: corrupt run pointer") from None
+        return path / META_NAME, path / WEIGHTS_NAME
+    if path.suffix == ".json":
+        return path, path.with_name(WEIGHTS_NAME) if path.name == META_NAME else path.with_suffix(".safetensors")
+    if path.suffix == ".safetensors":
+        meta = path.with_name(META_NAME) if path.name == WEIGHTS_NAME else path.with_suffix(".json")
+        return meta, path
+    if path.exists():
+        _refuse_foreign(path)
+    raise CheckpointError(f"{path}: not a DPM Desktop checkpoint (expected a folder with {META_NAME} and {WEIGHTS_NAME})")
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Refuse pickles and torch.save archives by their first bytes, without reading them further."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    if head[:1] == b"\x80" or head[:2] == b"PK":
+        raise CheckpointError(
+            f"{path}: this is a pickle / PyTorch .pt/.pth file; DPM Desktop loads only safetensors "
+            "checkpoints and never unpickles files, because unpickling can run arbitrary code"
+        )
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """Read and validate a checkpoint's metadata (no weights are loaded)."""
+    meta_path, weights_path = _locate(Path(path))
+    if not meta_path.is_file():
+        raise CheckpointError(f"{meta_path}: missing (a checkpoint needs {META_NAME} beside its weights)")
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path}: missing (a checkpoint needs {WEIGHTS_NAME} beside {META_NAME})")
+    _refuse_foreign(meta_path)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{meta_path}: corrupt metadata, not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{meta_path}: not a DPM Desktop checkpoint (format field is not {FORMAT!r})")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_path}: checkpoint format version {version!r} is not supported (this DPM Desktop reads version {FORMAT_VERSION})"
+        )
+    required = {"network": dict, "diffusion": dict, "data": dict, "sha256": str, "name": str}
+    for key, typ in required.items():
+        if not isinstance(meta.get(key), typ):
+            raise CheckpointError(f"{meta_path}: metadata field {key!r} is missing or has the wrong type")
+    if meta["network"].get("arch") not in ("paper", "unet") or not isinstance(meta["network"].get("config"), dict):
+        raise CheckpointError(f"{meta_path}: unknown network description {meta['network']!r}")
+    for key in ("channels", "offset", "scale", "data_std"):
+        if not isinstance(meta["data"].get(key), (int, float)):
+            raise CheckpointError(f"{meta_path}: data field {key!r} is missing or not a number")
+    meta["_paths"] = {"meta": str(meta_path), "weights": str(weights_path)}
+    return meta
+
+
+def load_checkpoint(path: Path, *, device: torch.device | str = "cpu", verify_sha256: bool = True) -> Checkpoint:
+    """Load and validate a checkpoint; raises :class:`CheckpointError` with a clear message."""
+    meta = read_metadata(path)
+    meta_path, weights_path = Path(meta["_paths"]["meta"]), Path(meta["_paths"]["weights"])
+    _refuse_foreign(weights_path)
+    if verify_sha256 and sha256_file(weights_path) != meta["sha256"]:
+        raise CheckpointError(f"{weights_path}: weights do not match the sha256 in {meta_path.name} (corrupt or altered file)")
+    try:
+        with open(weights_path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+        if not 0 < n <= min(MAX_HEADER_BYTES, weights_path.stat().st_size - 8):
+            raise CheckpointError(f"{weights_path}: corrupt safetensors header (declared size {n} bytes)")
+        tensors = load_file(str(weights_path), device="cpu")
+    except SafetensorError as e:
+        raise CheckpointError(f"{weights_path}: corrupt or truncated safetensors file ({e})") from None
+    try:
+        net = build_network(meta["network"]["arch"], meta["network"]["config"])
+        diffusion = GaussianDiffusion(net, DiffusionConfig(**meta["diffusion"]))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{meta_path}: invalid model description ({e})") from None
+    expected = diffusion.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights_path}: weights do not fit the network in {meta_path.name} "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    for k, v in tensors.items():
+        if v.shape != expected[k].shape:
+            raise CheckpointError(f"{weights_path}: tensor {k} has shape {tuple(v.shape)}, the network needs {tuple(expected[k].shape)}")
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise CheckpointError(f"{weights_path}: tensor {k} holds NaN or infinite values")
+    diffusion.load_state_dict(tensors, strict=True)
+    diffusion.eval().requires_grad_(False)
+    return Checkpoint(diffusion.to(device), meta, meta_path.parent)

@@ -1,0 +1,274 @@
+"""Gaussian diffusion: reverse-process parameterisations, the bound K, and training losses.
+
+Two parameterisations of the reverse Gaussian p(x_{t-1} | x_t) = N(mu, Sigma), evaluated by the
+same bound code:
+
+* ``paper`` (Sohl-Dickstein et al. 2015): the network gives z_mu, z_sigma and
+  ``mu = sqrt(1 - b_t) x_t + sqrt(b_t) z_mu``, ``Sigma = sigmoid(z_sigma + logit(b_t))``.
+* ``eps`` (Ho et al. 2020; Nichol & Dhariwal 2021): the network predicts the noise epsilon and a
+  per-pixel v in [-1, 1]; ``mu`` is the posterior mean given the implied x_0 and
+  ``log Sigma = f log b_t + (1 - f) log post_var_t`` with f = (v + 1) / 2.
+
+Both are also expressed as (predicted x_0, variance fraction f), which is what a respaced chain
+needs (see :class:`Chain`), so the same samplers serve both.
+
+The bound (paper, eq. 14), per dimension, in nats:
+
+    K = - sum_{t=2}^T KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) + H_q(X_T|X_0) - H_q(X_1|X_0) - H_p(X_T)
+
+where the last term is the cross-entropy of q(x_T|x_0) under the unit-Gaussian prior (equal to the
+paper's H_p(X_T) when abar_T = 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .schedule import ScheduleTerms, make_betas, perturbed_betas, respace_betas
+
+PARAMETERISATIONS = ("paper", "eps")
+OBJECTIVES = ("bound", "hybrid")
+LOG2 = math.log(2.0)
+HALF_LOG_2PI_E = 0.5 * math.log(2 * math.pi * math.e)
+
+
+@dataclass
+class DiffusionConfig:
+    T: int = 1000
+    schedule: str = "paper"
+    step1_beta: float = 1e-3
+    learn_betas: bool = False
+    parameterisation: str = "paper"
+
+    def __post_init__(self) -> None:
+        if self.parameterisation not in PARAMETERISATIONS:
+            raise ValueError(f"unknown parameterisation {self.parameterisation!r}")
+        if self.learn_betas and self.schedule != "paper":
+            raise ValueError("learned betas are defined for the paper schedule only")
+
+
+def gaussian_kl(m1: torch.Tensor, v1: torch.Tensor, m2: torch.Tensor, logv2: torch.Tensor) -> torch.Tensor:
+    """Elementwise KL(N(m1, v1) || N(m2, exp(logv2))) in nats."""
+    return 0.5 * (logv2 - torch.log(v1) + (v1 + (m1 - m2) ** 2) * torch.exp(-logv2) - 1.0)
+
+
+def _at(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """values[t - 1] per batch item, shaped to broadcast against ``like`` (B, ...)."""
+    out = values.to(like.device)[t - 1].to(torch.float32)
+    return out.view(-1, *([1] * (like.dim() - 1)))
+
+
+@dataclass
+class ReverseStep:
+    """p(x_{t-1} | x_t) for a batch, plus the same step as (predicted x_0, variance fraction)."""
+
+    mean: torch.Tensor
+    logvar: torch.Tensor
+    pred_x0: torch.Tensor
+    frac: torch.Tensor  # f in log Sigma = f log b_t + (1 - f) log post_var_t
+
+
+class GaussianDiffusion(nn.Module):
+    def __init__(self, net: nn.Module, cfg: DiffusionConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.cfg = cfg
+        self.register_buffer("base_betas", make_betas(cfg.schedule, cfg.T, step1_beta=cfg.step1_beta))
+        self.beta_perturb = nn.Parameter(torch.zeros(cfg.T - 1)) if cfg.learn_betas else None
+        self._fixed_terms: ScheduleTerms | None = None
+
+    @property
+    def T(self) -> int:
+        return self.cfg.T
+
+    def betas(self) -> torch.Tensor:
+        if self.beta_perturb is None:
+            return self.base_betas
+        return perturbed_betas(self.base_betas, self.beta_perturb)
+
+    def terms(self) -> ScheduleTerms:
+        """Schedule terms; recomputed every call when the betas are learned (so gradients flow)."""
+        if self.beta_perturb is not None:
+            return ScheduleTerms.from_betas(self.betas())
+        if self._fixed_terms is None or self._fixed_terms.betas.device != self.base_betas.device:
+            self._fixed_terms = ScheduleTerms.from_betas(self.base_betas)
+        return self._fixed_terms
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> GaussianDiffusion:
+        self._fixed_terms = None  # buffers moved or cast: rebuild cached terms from them
+        return super()._apply(fn, *args, **kwargs)
+
+    # ----- forward process -------------------------------------------------------------------
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, terms: ScheduleTerms | None = None) -> torch.Tensor:
+        terms = terms or self.terms()
+        ab = _at(terms.alphas_bar, t, x0)
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def q_posterior(
+        self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor, terms: ScheduleTerms | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of q(x_{t-1} | x_t, x_0) (t >= 2 for a non-degenerate variance)."""
+        terms = terms or self.terms()
+        mean = _at(terms.post_c0, t, x0) * x0 + _at(terms.post_ct, t, x0) * xt
+        return mean, _at(terms.post_var, t, x0).expand_as(x0)
+
+    # ----- reverse process -------------------------------------------------------------------
+    def reverse_step(self, xt: torch.Tensor, t: torch.Tensor, terms: ScheduleTerms | None = None) -> ReverseStep:
+        """p(x_{t-1} | x_t) on the full T-step chain."""
+        terms = terms or self.terms()
+        out = self.net(xt, t).float()
+        c = xt.shape[1]
+        beta = _at(terms.betas, t, xt)
+        log_beta = beta.log()
+        # post_var is 0 at t = 1; use the t = 2 value there, as improved-diffusion does.
+        post_var = torch.cat([terms.post_var[1:2], terms.post_var[1:]])
+        log_post = _at(post_var, t, xt).log()
+        c0, ct = _at(terms.post_c0, t, xt), _at(terms.post_ct, t, xt)
+        if self.cfg.parameterisation == "paper":
+            z_mu, z_sigma = out[:, :c], out[:, c:]
+            mean = (1 - beta).sqrt() * xt + beta.sqrt() * z_mu
+            logvar = nn.functional.logsigmoid(z_sigma + torch.logit(beta))
+            pred_x0 = (mean - ct * xt) / c0
+            frac = (logvar - log_post) / (log_beta - log_post)
+        else:
+            eps, v = out[:, :c], out[:, c:]
+            ab = _at(terms.alphas_bar, t, xt)
+            pred_x0 = (xt - (1 - ab).sqrt() * eps) / ab.sqrt()
+            mean = c0 * pred_x0 + ct * xt
+            frac = (v + 1) / 2
+            logvar = frac * log_beta + (1 - frac) * log_post
+        return ReverseStep(mean, logvar, pred_x0, frac)
+
+    def eps_from_x0(self, xt: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        ab = _at(self.terms().alphas_bar, t, xt)
+        return (xt - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+    # ----- the bound -------------------------------------------------------------------------
+    def kl_term(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, terms: ScheduleTerms | None = None,
+                detach_mean: bool = False) -> torch.Tensor:
+        """KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) per image, averaged over dimensions (nats), t >= 2."""
+        terms = terms or self.terms()
+        xt = self.q_sample(x0, t, noise, terms)
+        q_mean, q_var = self.q_posterior(x0, xt, t, terms)
+        step = self.reverse_step(xt, t, terms)
+        p_mean = step.mean.detach() if detach_mean else step.mean
+        return gaussian_kl(q_mean, q_var, p_mean, step.logvar).flatten(1).mean(1)
+
+    def bound_constants(self, x0: torch.Tensor, terms: ScheduleTerms | None = None) -> torch.Tensor:
+        """H_q(X_T|X_0) - H_q(X_1|X_0) - CE_p(X_T|x_0) per image, per dimension (nats)."""
+        terms = terms or self.terms()
+        ab_T = terms.alphas_bar[-1].to(x0.device).float()
+        h_T = HALF_LOG_2PI_E + 0.5 * torch.log(1 - ab_T)
+        h_1 = HALF_LOG_2PI_E + 0.5 * torch.log(terms.betas[0].to(x0.device).float())
+        ce_T = 0.5 * math.log(2 * math.pi) + 0.5 * (ab_T * x0.float() ** 2 + 1 - ab_T)
+        return h_T - h_1 - ce_T.flatten(1).mean(1)
+
+    def bound(self, x0: torch.Tensor, *, all_terms: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The bound K per image in bits per dimension (of the model's data space).
+
+        ``all_terms``: sum the KL at every t = 2..T (T - 1 network calls per batch). Otherwise one t
+        per image drawn uniformly, weighted by T - 1: an unbiased estimate of K.
+        """
+        terms = self.terms()
+        b = x0.shape[0]
+        if all_terms:
+            kl = torch.zeros(b, device=x0.device)
+            for ti in range(2, self.T + 1):
+                t = torch.full((b,), ti, device=x0.device, dtype=torch.long)
+                kl += self.kl_term(x0, t, _randn_like(x0, generator), terms)
+        else:
+            t = torch.randint(2, self.T + 1, (b,), generator=generator, device="cpu").to(x0.device)
+            kl = (self.T - 1) * self.kl_term(x0, t, _randn_like(x0, generator), terms)
+        return (self.bound_constants(x0, terms) - kl) / LOG2
+
+    # ----- training --------------------------------------------------------------------------
+    def loss(self, x0: torch.Tensor, t: torch.Tensor, *, objective: str, t_weight: torch.Tensor | None = None,
+             hybrid_lambda: float = 1e-3) -> dict[str, torch.Tensor]:
+        """Training loss for a batch with steps ``t`` (1..T, long).
+
+        ``t_weight`` (B,) corrects bound terms for a non-uniform draw of t: it is
+        p_uniform(t) / p_draw(t), so that the bound estimate stays unbiased.
+        ``bound``: the negative bound in bits/dim (t = 1 terms contribute only the constants).
+        ``hybrid``: epsilon MSE + lambda * bound (Nichol & Dhariwal), the bound's mean detached.
+        """
+        terms = self.terms()
+        noise = torch.randn_like(x0)
+        w = torch.ones_like(t, dtype=torch.float32) if t_weight is None else t_weight.float()
+        has_kl = (t >= 2).float()
+        tt = t.clamp(min=2)
+        if objective == "bound":
+            kl = self.kl_term(x0, tt, noise, terms) * has_kl
+            neg_k = ((self.T - 1) * w * kl - self.bound_constants(x0, terms)) / LOG2
+            return {"loss": neg_k.mean(), "neg_bound_bits": neg_k.detach().mean(), "kl_items": kl.detach()}
+        if objective != "hybrid":
+            raise ValueError(f"unknown objective {objective!r}")
+        if self.cfg.parameterisation != "eps":
+            raise ValueError("the hybrid objective needs the eps parameterisation")
+        xt = self.q_sample(x0, t, noise, terms)
+        step = self.reverse_step(xt, t, terms)
+        eps_pred = self.eps_from_x0(xt, t, step.pred_x0)
+        mse = ((eps_pred - noise) ** 2).flatten(1).mean(1)
+        q_mean, q_var = self.q_posterior(x0, xt, tt, terms)
+        kl = gaussian_kl(q_mean, q_var, step.mean.detach(), step.logvar).flatten(1).mean(1) * has_kl
+        vb = (self.T - 1) * w * kl
+        loss = mse + hybrid_lambda * vb
+        neg_k = (vb - self.bound_constants(x0, terms)) / LOG2
+        return {"loss": loss.mean(), "mse": mse.detach().mean(), "neg_bound_bits": neg_k.detach().mean(),
+                "kl_items": kl.detach()}
+
+    def forward(self, x0: torch.Tensor, t: torch.Tensor, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """The training loss (so that DistributedDataParallel can wrap the whole diffusion)."""
+        return self.loss(x0, t, **kwargs)
+
+    def config_dict(self) -> dict[str, Any]:
+        return asdict(self.cfg)
+
+
+def _randn_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    if generator is None:
+        return torch.randn_like(x)
+    return torch.randn(x.shape, generator=generator, device="cpu", dtype=x.dtype).to(x.device)
+
+
+class Chain:
+    """A reverse chain over a subsequence of steps (respacing, improved-diffusion's respace.py).
+
+    ``timesteps`` are increasing original steps t_1 < ... < t_n; the chain goes x_{t_n} -> ... ->
+    x_{t_1} -> x_0. The network is called at the original t; its (predicted x_0, variance fraction)
+    are turned into the respaced Gaussian. With timesteps = 1..T this is exactly the full chain.
+    """
+
+    def __init__(self, diffusion: GaussianDiffusion, timesteps: list[int]) -> None:
+        self.diffusion = diffusion
+        self.timesteps = list(timesteps)
+        full = diffusion.terms()
+        self.terms = ScheduleTerms.from_betas(respace_betas(full.alphas_bar, self.timesteps))
+        self.full_alphas_bar = full.alphas_bar
+
+    def __len__(self) -> int:
+        return len(self.timesteps)
+
+    def step(self, x: torch.Tensor, i: int, clip: tuple[float, float] | None = None) -> ReverseStep:
+        """p(x_{t_{i-1}} | x_{t_i}) for chain index i (0-based; i = 0 leads to x_0).
+
+        ``clip`` bounds the predicted x_0 to the data range before the mean is formed.
+        """
+        b = x.shape[0]
+        t = torch.full((b,), self.timesteps[i], device=x.device, dtype=torch.long)
+        full = self.diffusion.reverse_step(x, t)
+        pred_x0 = full.pred_x0 if clip is None else full.pred_x0.clamp(*clip)
+        k = torch.full((b,), i + 1, device=x.device, dtype=torch.long)
+        terms = self.terms
+        mean = _at(terms.post_c0, k, x) * pred_x0 + _at(terms.post_ct, k, x) * x
+        post_var = torch.cat([terms.post_var[1:2], terms.post_var[1:]]) if len(terms.post_var) > 1 else terms.betas
+        log_post = _at(post_var, k, x).log()
+        logvar = full.frac * _at(terms.betas, k, x).log() + (1 - full.frac) * log_post
+        return ReverseStep(mean, logvar, pred_x0, full.frac)
+
+    def alpha_bar(self, i: int) -> float:
+        return float(self.full_alphas_bar[self.timesteps[i] - 1])

@@ -1,0 +1,660 @@
+"""The trainer: one loop for the Swiss roll, dead leaves and photo folders; CPU, CUDA or MPS;
+one process or many (DDP under torchrun).
+
+A run folder holds ``settings.json``, ``progress.jsonl`` (every event), ``latest.json`` (which
+state folder is current) and ``state-NNNNNNN/`` folders, each a complete, loadable checkpoint
+(EMA weights, ``model.safetensors`` + ``model.json``) plus ``train_state.safetensors`` /
+``train_state.json`` (raw weights, optimizer, RNG, step). A state folder is written completely
+before ``latest.json`` points at it, so a crash or a full disk never loses the previous one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from .checkpoint import (
+    CheckpointError,
+    atomic_write_json,
+    build_metadata,
+    load_checkpoint,
+    save_checkpoint,
+    save_tensors_atomic,
+)
+from .datasets import DatasetError, DeadLeaves, ImageFolder, SwissRoll, scan_folder, split_by_file
+from .diffusion import DiffusionConfig, GaussianDiffusion
+from .networks import build_network
+from .presets import DATA_DEFAULTS, network_settings
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+class TrainError(Exception):
+    """A training run that cannot start or continue; the message says why."""
+
+
+@dataclass
+class TrainConfig:
+    data: str = "swissroll"  # swissroll | deadleaves | a folder of images
+    out: str = "runs/run"
+    name: str = ""
+    arch: str | None = None
+    preset: str = "small"
+    network: dict[str, Any] = field(default_factory=dict)  # overrides on top of the preset
+    channels: int = 3
+    patch: int | None = None
+    steps: int | None = None
+    minutes: float | None = None
+    batch: int | None = None
+    lr: float | None = None
+    weight_decay: float = 0.0
+    warmup: int = 200
+    lr_decay: str = "cosine"  # cosine | none
+    lr_min_factor: float = 0.05
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    objective: str | None = None  # bound | hybrid
+    parameterisation: str | None = None  # paper | eps
+    schedule: str | None = None
+    T: int | None = None
+    step1_beta: float | None = None
+    learn_betas: bool | None = None
+    t_sampling: str | None = None  # uniform | importance | restoration
+    restoration_sigma: tuple[float, float] = (2.0, 80.0)  # noise std range (0-255 scale) for t_sampling
+    restoration_share: float = 0.5
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"  # auto | bf16 | off
+    checkpoint_every: int = 500
+    val_every: int = 500
+    val_count: int = 64
+    val_percent: float = 5.0
+    keep_states: int = 2
+    min_scale: float = 0.25
+    init_from: str | None = None  # fine-tune: start from this checkpoint's weights
+    threads: int | None = None
+
+    def data_kind(self) -> str:
+        return self.data if self.data in ("swissroll", "deadleaves") else "folder"
+
+    def resolved(self) -> TrainConfig:
+        """Fill every unset field from the data kind's defaults."""
+        d = DATA_DEFAULTS[self.data_kind()]
+        c = copy.deepcopy(self)
+        for key in ("arch", "patch", "batch", "lr", "objective", "parameterisation", "schedule", "T", "step1_beta",
+                    "learn_betas", "t_sampling"):
+            if getattr(c, key) is None:
+                setattr(c, key, d.get(key))
+        if c.steps is None and c.minutes is None:
+            c.steps = d["steps"]
+        if c.learn_betas and c.schedule != "paper":
+            c.learn_betas = False  # learned betas are defined around the paper schedule only
+        if c.arch == "paper" and c.parameterisation == "eps":
+            raise TrainError("the paper network outputs (z_mu, z_sigma): use --parameterisation paper with it")
+        if c.arch == "unet" and c.parameterisation == "paper" and c.objective == "hybrid":
+            raise TrainError("the hybrid objective needs the eps parameterisation")
+        if not c.name:
+            c.name = Path(c.out).name
+        return c
+
+
+# ------------------------------------------------------------------------------------------------
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainError("CUDA was asked for, but this PyTorch build or machine has no CUDA GPU")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise TrainError("MPS was asked for, but it is not available on this machine")
+    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
+        raise TrainError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
+    return torch.device(name)
+
+
+def cpu_supports_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:
+        return False
+
+
+def autocast_for(device: torch.device, amp: str) -> Callable[[], contextlib.AbstractContextManager]:
+    if amp == "off":
+        return contextlib.nullcontext
+    use = amp == "bf16" or (amp == "auto" and (device.type == "cuda" or (device.type == "cpu" and cpu_supports_bf16())))
+    if not use:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+# ------------------------------------------------------------------------------------------------
+def build_dataset(cfg: TrainConfig, rank: int = 0) -> tuple[Any, Any, dict[str, Any]]:
+    """(train set, validation set, notes) for the configured data."""
+    seed = cfg.seed + 1000 * rank
+    if cfg.data == "swissroll":
+        return SwissRoll(seed), SwissRoll(seed + 999_983), {}
+    if cfg.data == "deadleaves":
+        return DeadLeaves(cfg.patch, seed, pool=2000), DeadLeaves(cfg.patch, 999_983, pool=max(cfg.val_count, 64)), {}
+    root = Path(cfg.data).expanduser()
+    scan = scan_folder(root, cfg.patch)
+    if not scan.usable:
+        reasons = "; ".join(f"{p.name}: {r}" for p, r in scan.skipped[:5]) or "the folder is empty"
+        raise DatasetError(f"{root}: no usable images ({len(scan.skipped)} files skipped: {reasons})")
+    train_paths, val_paths = split_by_file(scan.usable, root, cfg.val_percent)
+    kw = {"root": root, "patch": cfg.patch, "channels": cfg.channels, "min_scale": cfg.min_scale}
+    train = ImageFolder(train_paths, seed=seed, **kw)
+    val = ImageFolder(val_paths or train_paths, seed=999_983, **kw)
+    notes = {"usable": len(scan.usable), "train_files": len(train_paths), "val_files": len(val_paths),
+             "skipped": [[str(p), r] for p, r in scan.skipped]}
+    return train, val, notes
+
+
+def build_model(cfg: TrainConfig, data_kind: str, channels: int) -> GaussianDiffusion:
+    settings = network_settings(cfg.arch, cfg.preset, data_kind)
+    settings.update(cfg.network)
+    settings.update({"channels": channels, "T": cfg.T})
+    net = build_network(cfg.arch, settings)
+    dcfg = DiffusionConfig(T=cfg.T, schedule=cfg.schedule, step1_beta=cfg.step1_beta, learn_betas=cfg.learn_betas,
+                           parameterisation=cfg.parameterisation)
+    return GaussianDiffusion(net, dcfg)
+
+
+class TimestepSampler:
+    """Draws t in 1..T and returns weights p_uniform / p_draw, so that bound terms stay unbiased.
+
+    uniform:     every t alike.
+    importance:  p(t) proportional to sqrt(E[L_t^2]) from recent losses (Nichol & Dhariwal 2021),
+                 which cuts the variance of the bound's gradient; uniform until 10 losses per t.
+    restoration: ``share`` of the draws log-uniformly in the noise range where restoration works.
+    """
+
+    HISTORY = 10
+
+    def __init__(self, diffusion: GaussianDiffusion, mode: str, sigma_range_model: tuple[float, float], share: float):
+        T = diffusion.T
+        self.mode = mode
+        self.T = T
+        self.history = torch.zeros(T, self.HISTORY, dtype=torch.float64)
+        self.counts = torch.zeros(T, dtype=torch.long)
+        probs = torch.full((T,), 1.0 / T, dtype=torch.float64)
+        if mode == "restoration":
+            sig = diffusion.terms().noise_std().cpu()
+            logs = sig.log()
+            inc = torch.diff(logs, prepend=logs[:1] - (logs[1] - logs[0])).clamp(min=0)
+            inside = (sig >= sigma_range_model[0]) & (sig <= sigma_range_model[1])
+            focus = inc * inside
+            if focus.sum() > 0:
+                probs = (1 - share) * probs + share * focus / focus.sum()
+        elif mode not in ("uniform", "importance"):
+            raise TrainError(f"unknown t sampling {mode!r}; use uniform, importance or restoration")
+        self.set_probs(probs)
+
+    def set_probs(self, probs: torch.Tensor) -> None:
+        self.probs = probs / probs.sum()
+        self.weights = (1.0 / self.T) / self.probs
+
+    def update(self, t: torch.Tensor, losses: torch.Tensor) -> None:
+        """Record per-item bound terms (importance mode only)."""
+        if self.mode != "importance":
+            return
+        for ti, li in zip(t.tolist(), losses.detach().double().cpu().tolist(), strict=True):
+            k = ti - 1
+            self.history[k, self.counts[k] % self.HISTORY] = li
+            self.counts[k] += 1
+        if bool((self.counts[1:] >= self.HISTORY).all()):  # t = 1 carries no KL term
+            w = (self.history**2).mean(1).sqrt()
+            w[0] = w[1:].min()
+            w = w / w.sum()
+            self.set_probs(0.999 * w + 0.001 / self.T)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"ts.history": self.history, "ts.counts": self.counts}
+
+    def load(self, tensors: dict[str, torch.Tensor]) -> None:
+        if "ts.history" in tensors:
+            self.history, self.counts = tensors["ts.history"].double(), tensors["ts.counts"].long()
+            self.update(torch.zeros(0, dtype=torch.long), torch.zeros(0))
+
+    def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.multinomial(self.probs, n, replacement=True, generator=generator)
+        return idx + 1, self.weights[idx].float()
+
+
+def lr_factor(cfg: TrainConfig, progress: float, step: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``lr_min_factor`` at the end."""
+    warm = min(1.0, (step + 1) / max(cfg.warmup, 1))
+    if cfg.lr_decay == "none":
+        return warm
+    p = min(max(progress, 0.0), 1.0)
+    return warm * (cfg.lr_min_factor + (1 - cfg.lr_min_factor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+@torch.no_grad()
+def ema_update(ema: GaussianDiffusion, model: GaussianDiffusion, decay: float) -> None:
+    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+        pe.lerp_(pm.detach(), 1 - decay)
+
+
+# ------------------------------------------------------------------------------------------------
+def measure_data_std(dataset: Any, n: int = 512) -> float:
+    x = dataset.fixed_patches(n, seed=4242) if hasattr(dataset, "fixed_patches") else dataset.sample(n)
+    return float(x.std())
+
+
+@torch.no_grad()
+def validate(diffusion: GaussianDiffusion, val: torch.Tensor, data: dict[str, Any], device: torch.device,
+             autocast: Callable[[], contextlib.AbstractContextManager]) -> dict[str, float]:
+    """K in bits/px on unit-variance data (unbiased, 4 draws of t per patch) and, for images,
+    one-step denoising PSNR at sigma 25/255."""
+    diffusion.eval()
+    gen = torch.Generator().manual_seed(1234)
+    x = val.to(device)
+    ks = []
+    with autocast():
+        for _ in range(4):
+            ks.append(diffusion.bound(_dequantize(x, data, gen), generator=gen).float().cpu())
+    k = torch.stack(ks).mean(0) + math.log2(data["data_std"])
+    out = {"bits_per_px": float(k.mean()), "bits_stderr": float(k.std() / math.sqrt(len(k)))}
+    if data["kind"] == "image":
+        from .denoise_math import one_step_denoise
+
+        sigma = 25 / 255 * data["scale"]
+        noisy = x + sigma * torch.randn(x.shape, generator=gen).to(device)
+        with autocast():
+            den = one_step_denoise(diffusion, noisy, sigma)
+        lo, hi = sorted(((0 - data["offset"]) * data["scale"], (1 - data["offset"]) * data["scale"]))
+        mse = ((den.float().clamp(lo, hi) - x) ** 2).mean() / data["scale"] ** 2
+        out["psnr25"] = float(10 * torch.log10(1 / mse))
+    diffusion.train()
+    return out
+
+
+def _dequantize(x: torch.Tensor, data: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
+    """Uniform noise of one 8-bit level, so that a density on 8-bit photos is a proper density."""
+    if not data.get("dequantize"):
+        return x
+    u = torch.rand(x.shape, generator=gen).to(x.device) - 0.5
+    return x + u * data["scale"] / 256
+
+
+# ------------------------------------------------------------------------------------------------
+class StopRequested(Exception):
+    pass
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, *, events: EventSink | None = None, resume: bool = False) -> None:
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.run_dir = Path(cfg.out)
+        self.resume = resume
+        if resume:
+            saved = self.run_dir / "settings.json"
+            if not saved.is_file():
+                raise TrainError(f"{self.run_dir}: nothing to resume (no settings.json)")
+            base = TrainConfig(**_tuple_fix(json.loads(saved.read_text())))
+            # Only the length of the run and the device may change on resume.
+            for key in ("steps", "minutes", "device", "checkpoint_every", "val_every", "threads"):
+                val = getattr(cfg, key)
+                if val is not None and val != getattr(TrainConfig(), key):
+                    setattr(base, key, val)
+            cfg = base
+        self.cfg = cfg.resolved()
+        self.events = events or (lambda e: None)
+        self.stop_requested = False
+
+    # -- events --------------------------------------------------------------------------------
+    def emit(self, event: str, **fields: Any) -> None:
+        if self.rank != 0:
+            return
+        record = {"event": event, "time": time.time(), **fields}
+        with contextlib.suppress(OSError), open(self.run_dir / "progress.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.events(record)
+
+    def request_stop(self, *_: Any) -> None:
+        self.stop_requested = True
+
+    # -- state ---------------------------------------------------------------------------------
+    def _state_dirs(self) -> list[Path]:
+        return sorted(self.run_dir.glob("state-*"))
+
+    def _latest_state(self) -> Path | None:
+        pointer = self.run_dir / "latest.json"
+        if pointer.is_file():
+            with contextlib.suppress(OSError, json.JSONDecodeError, KeyError):
+                folder = self.run_dir / json.loads(pointer.read_text())["state"]
+                if (folder / "train_state.json").is_file():
+                    return folder
+        return None
+
+    def save_state(self) -> Path:
+        """Write a complete state folder, then point latest.json at it; drop the oldest."""
+        folder = self.run_dir / f"state-{self.step:07d}"
+        tmp = self.run_dir / f".tmp-state-{self.step:07d}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tmp.mkdir(parents=True)
+            meta = self.metadata()
+            save_checkpoint(self.ema, meta, tmp)
+            tensors = {f"model.{k}": v for k, v in self.raw_model.state_dict().items()}
+            opt = self.optimizer.state_dict()
+            for idx, st in opt["state"].items():
+                for key, val in st.items():
+                    tensors[f"opt.{idx}.{key}"] = val if torch.is_tensor(val) else torch.tensor(val)
+            tensors.update(self.t_sampler.state())
+            tensors["rng.torch"] = torch.get_rng_state()
+            tensors["rng.t_gen"] = self.t_gen.get_state()
+            if self.device.type == "cuda":
+                tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+            save_tensors_atomic(tensors, tmp / "train_state.safetensors")
+            state = {
+                "step": self.step,
+                "elapsed_s": self.elapsed(),
+                "param_groups": opt["param_groups"],
+                "data_rng": _rng_state(self.train_set),
+                "history": self.history[-2000:],
+            }
+            atomic_write_json(tmp / "train_state.json", state)
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+            atomic_write_json(self.run_dir / "latest.json", {"state": folder.name, "step": self.step})
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            prev = self._latest_state()
+            kept = f"; the previous checkpoint {prev.name} is intact" if prev else ""
+            raise TrainError(f"could not write a checkpoint in {self.run_dir} ({e.strerror or e}){kept}") from None
+        for old in self._state_dirs()[: -self.cfg.keep_states]:
+            shutil.rmtree(old, ignore_errors=True)
+        self.emit("checkpoint", step=self.step, path=str(folder))
+        return folder
+
+    def metadata(self) -> dict[str, Any]:
+        training = {"steps": self.step, "wall_time_s": round(self.elapsed(), 1), "device": str(self.device),
+                    "world_size": self.world, "settings": _jsonable(asdict(self.cfg)),
+                    "torch": torch.__version__, "amp": self.amp_name}
+        return build_metadata(self.ema, name=self.cfg.name, data=self.data_desc, training=training,
+                              metrics=self.last_metrics)
+
+    def load_state(self, folder: Path) -> None:
+        state = json.loads((folder / "train_state.json").read_text())
+        tensors = load_file(str(folder / "train_state.safetensors"))
+        self.raw_model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        ema = load_checkpoint(folder, device=self.device)
+        self.ema.load_state_dict(ema.diffusion.state_dict())
+        opt_state: dict[int, dict[str, torch.Tensor]] = {}
+        for k, v in tensors.items():
+            if k.startswith("opt."):
+                _, idx, key = k.split(".", 2)
+                opt_state.setdefault(int(idx), {})[key] = v
+        self.optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+        self.t_sampler.load(tensors)
+        torch.set_rng_state(tensors["rng.torch"])
+        self.t_gen.set_state(tensors["rng.t_gen"])
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        _set_rng_state(self.train_set, state["data_rng"])
+        self.step = int(state["step"])
+        self.elapsed_before = float(state["elapsed_s"])
+        self.history = state.get("history", [])
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.monotonic() - self.t0)
+
+    # -- the run -------------------------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.device = pick_device(cfg.device)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            if not dist.is_initialized():
+                dist.init_process_group(backend)
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.device)
+        self.autocast = autocast_for(self.device, cfg.amp)
+        self.amp_name = "bf16" if self.autocast is not contextlib.nullcontext else "off"
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+        self.train_set, self.val_set, self.data_notes = build_dataset(cfg, self.rank)
+        kind = cfg.data_kind()
+        channels = 2 if kind == "swissroll" else (1 if kind == "deadleaves" else cfg.channels)
+        self.data_desc = self.train_set.describe()
+        if kind == "folder":
+            self.data_desc["data_std"] = measure_data_std(self.val_set)
+            self.data_desc["summary"].update({k: v for k, v in self.data_notes.items() if k != "skipped"})
+            self.data_desc["summary"]["skipped"] = len(self.data_notes.get("skipped", []))
+        self.raw_model = build_model(cfg, kind, channels).to(self.device)
+        if cfg.init_from:
+            try:
+                init = load_checkpoint(Path(cfg.init_from))
+            except CheckpointError as e:
+                raise TrainError(f"cannot fine-tune: {e}") from None
+            try:
+                self.raw_model.load_state_dict(init.diffusion.state_dict())
+            except RuntimeError:
+                raise TrainError(f"cannot fine-tune from {cfg.init_from}: its network differs from this run's "
+                                 "(use the same architecture, preset and channels)") from None
+        self.ema = copy.deepcopy(self.raw_model).eval().requires_grad_(False)
+        self.model: torch.nn.Module = self.raw_model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.model = DistributedDataParallel(self.raw_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.optimizer = torch.optim.AdamW(self.raw_model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.t_gen = torch.Generator().manual_seed(cfg.seed + 17 * self.rank)
+        sig = (cfg.restoration_sigma[0] / 255 * self.data_desc["scale"], cfg.restoration_sigma[1] / 255 * self.data_desc["scale"])
+        self.t_sampler = TimestepSampler(self.raw_model, cfg.t_sampling, sig, cfg.restoration_share)
+        self.val_batch = self._val_batch()
+        self.step, self.elapsed_before, self.history = 0, 0.0, []
+        self.last_metrics: dict[str, Any] = {}
+        self.t0 = time.monotonic()
+
+    def _val_batch(self) -> torch.Tensor:
+        if hasattr(self.val_set, "fixed_patches"):
+            return self.val_set.fixed_patches(self.cfg.val_count, seed=77)
+        return self.val_set.sample(self.cfg.val_count if self.cfg.data != "swissroll" else 4096)
+
+    def prepare(self) -> None:
+        """Create or resume the run folder (rank 0 writes)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        latest = self._latest_state()
+        if self.resume:
+            if latest is None:
+                raise TrainError(f"{self.run_dir}: no checkpoint to resume from")
+            self.load_state(latest)
+            self.emit("resumed", step=self.step, path=str(latest))
+        else:
+            if latest is not None:
+                raise TrainError(f"{self.run_dir} already holds a run (step {json.loads((self.run_dir / 'latest.json').read_text())['step']});"
+                                 " use --resume to continue it or choose another --out")
+            if self.rank == 0:
+                atomic_write_json(self.run_dir / "settings.json", _jsonable(asdict(self.cfg)))
+
+    def total_steps(self) -> int | None:
+        return self.cfg.steps
+
+    def progress_fraction(self) -> float:
+        if self.cfg.steps:
+            return self.step / self.cfg.steps
+        return self.elapsed() / (60 * self.cfg.minutes)
+
+    def done(self) -> bool:
+        if self.cfg.steps is not None:
+            return self.step >= self.cfg.steps
+        return self.elapsed() >= 60 * self.cfg.minutes
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        x0 = self.train_set.sample(cfg.batch).to(self.device)
+        t, w = self.t_sampler.draw(x0.shape[0], self.t_gen)
+        for g in self.optimizer.param_groups:
+            g["lr"] = cfg.lr * lr_factor(cfg, self.progress_fraction(), self.step)
+        with self.autocast():
+            out = self.model(x0, t.to(self.device), objective=cfg.objective, t_weight=w.to(self.device))
+        self.t_sampler.update(t, out.pop("kl_items"))
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            raise TrainError(f"the loss became {float(loss)} at step {self.step}; lower --lr or check the data")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        decay = min(cfg.ema_decay, (1 + self.step) / (10 + self.step))
+        ema_update(self.ema, self.raw_model, decay)
+        self.step += 1
+        return {k: float(v.detach()) for k, v in out.items()} | {"grad_norm": float(gnorm)}
+
+    def run(self) -> Path:
+        self.setup()
+        self.prepare()
+        handlers = {}
+        if self.rank == 0 and _main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                handlers[sig] = signal.signal(sig, self.request_stop)
+        self.emit("start", step=self.step, total=self.cfg.steps, minutes=self.cfg.minutes, device=str(self.device),
+                  amp=self.amp_name, params=sum(p.numel() for p in self.raw_model.parameters()),
+                  data=self.data_desc["summary"], skipped=self.data_notes.get("skipped", []), run_dir=str(self.run_dir))
+        last_folder = self._latest_state()
+        try:
+            window_t, window_n, losses = time.monotonic(), 0, []
+            while not self.done():
+                if self._should_stop():
+                    self.emit("stopped", step=self.step)
+                    break
+                metrics = self.train_step()
+                losses.append(metrics["loss"])
+                window_n += self.cfg.batch * self.world
+                if self.step % 20 == 0 or self.done():
+                    now = time.monotonic()
+                    ips = window_n / max(now - window_t, 1e-9)
+                    window_t, window_n = now, 0
+                    eta = self._eta(ips)
+                    rec = {"step": self.step, "loss": float(np.mean(losses)), "lr": self.optimizer.param_groups[0]["lr"],
+                           "images_per_s": round(ips, 2), "eta_s": eta, "elapsed_s": round(self.elapsed(), 1),
+                           **{k: v for k, v in metrics.items() if k not in ("loss",)}}
+                    losses = []
+                    self.history.append({"step": self.step, "loss": rec["loss"]})
+                    self.emit("step", total=self.cfg.steps, **{k: v for k, v in rec.items() if k != "step"}, step=self.step)
+                if self.step % self.cfg.val_every == 0 or self.done():
+                    self._validate()
+                if self.rank == 0 and (self.step % self.cfg.checkpoint_every == 0 or self.done()):
+                    last_folder = self.save_state()
+            if self.rank == 0 and (last_folder is None or self._latest_step() != self.step):
+                last_folder = self.save_state()
+        finally:
+            for sig, h in handlers.items():
+                signal.signal(sig, h)
+        self._barrier()
+        self.emit("done", step=self.step, path=str(last_folder), wall_time_s=round(self.elapsed(), 1),
+                  stopped=self.stop_requested, metrics=self.last_metrics)
+        return last_folder
+
+    def _latest_step(self) -> int | None:
+        with contextlib.suppress(OSError, json.JSONDecodeError, KeyError):
+            return int(json.loads((self.run_dir / "latest.json").read_text())["step"])
+        return None
+
+    def _should_stop(self) -> bool:
+        stop = self.stop_requested
+        if self.world > 1:
+            import torch.distributed as dist
+
+            flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
+            dist.all_reduce(flag)
+            stop = bool(flag.item() > 0)
+            self.stop_requested = stop
+        return stop
+
+    def _barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def _eta(self, ips: float) -> float | None:
+        if self.cfg.steps:
+            return round((self.cfg.steps - self.step) * self.cfg.batch * self.world / max(ips, 1e-9), 1)
+        return round(max(0.0, 60 * self.cfg.minutes - self.elapsed()), 1)
+
+    def _validate(self) -> None:
+        if self.rank != 0:
+            return
+        m = validate(self.ema, self.val_batch, self.data_desc, self.device, self.autocast)
+        self.last_metrics = {k: round(v, 4) for k, v in m.items()} | {"at_step": self.step}
+        preview = self._preview()
+        self.emit("val", step=self.step, **m, preview=str(preview) if preview else None)
+
+    def _preview(self) -> Path | None:
+        """noisy | denoised | clean for one validation patch, as a PNG for the wizard."""
+        if self.data_desc["kind"] != "image":
+            return None
+        from .denoise_math import one_step_denoise
+        from .imaging import save_image
+
+        d = self.data_desc
+        x = self.val_batch[:4].to(self.device)
+        gen = torch.Generator().manual_seed(99)
+        sigma = 25 / 255 * d["scale"]
+        noisy = x + sigma * torch.randn(x.shape, generator=gen).to(self.device)
+        with torch.no_grad(), self.autocast():
+            den = one_step_denoise(self.ema, noisy, sigma).float()
+        rows = [torch.cat([n, dd, c], dim=2) for n, dd, c in zip(noisy, den, x, strict=True)]
+        grid = torch.cat(rows, dim=1)
+        u = (grid.cpu() / d["scale"] + d["offset"]).clamp(0, 1).permute(1, 2, 0).numpy()
+        path = self.run_dir / "preview.png"
+        try:
+            save_image(path, u)
+        except Exception:
+            return None
+        return path
+
+
+def _rng_state(dataset: Any) -> Any:
+    rng = getattr(dataset, "rng", None)
+    return rng.bit_generator.state if rng is not None else None
+
+
+def _set_rng_state(dataset: Any, state: Any) -> None:
+    if state is not None and getattr(dataset, "rng", None) is not None:
+        dataset.rng.bit_generator.state = state
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _tuple_fix(d: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(d.get("restoration_sigma"), list):
+        d["restoration_sigma"] = tuple(d["restoration_sigma"])
+    return d

@@ -1,0 +1,151 @@
+"""Rebuild the training folders of the bundled models from Debian packages (``dpm dataset ...``).
+
+Every file is listed by name: photographs only (artwork, renders, charts, screenshots, blurred and
+near-duplicate frames are left out by hand after looking at each), each with its package and
+licence as given in the package's ``copyright`` file. The benchmark photos (scikit-image's and
+scikit-learn's samples) are not in any of these packages and never enter a training folder.
+
+The packages are fetched with ``apt-get download`` (no root needed) or read from ``--debs DIR``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Source:
+    package: str
+    prefix: str  # inside the package
+    files: tuple[str, ...]
+    licence: str
+
+
+_MATE = "usr/share/backgrounds/mate/nature/"
+_LOMIRI = "usr/share/backgrounds/"
+_CV = "usr/share/doc/opencv-doc/examples/"
+
+PHOTO_SOURCES: tuple[Source, ...] = (
+    Source("mate-backgrounds", _MATE, (
+        "Aqua.jpg", "Blinds.jpg", "Dune.jpg", "FreshFlower.jpg", "Garden.jpg", "GreenMeadow.jpg", "LadyBird.jpg",
+        "RainDrops.jpg", "Storm.jpg", "TwoWings.jpg", "Wood.jpg", "YellowFlower.jpg"), "GPL-2+ (mate-backgrounds copyright file)"),
+    Source("lomiri-wallpapers-16.04", _LOMIRI, (
+        "Bridge_by_Sander_Klootwijk.jpg", "Dragonfly_by_Bolly.jpg", "Picture_0B_by_freespace.jpg",
+        "Picture_1A_by_freespace.jpg", "Wine_by_Jakkub_Mede.jpg", "aitzgorri_by_Aitzol_Berasategi.jpg",
+        "free_by_Peter_Nerlich.jpg", "friends_by_Aitzol_Berasategi.jpg", "greentock_by_Peter_Nerlich.jpg",
+        "life_by_Aitzol_Berasategi.jpg", "picosdeeuropa_by_Aitzol_Berasategi.jpg",
+        "seeding_by_Clements_Engelhardt.jpg", "sunset_by_Aitzol_Berasategi.jpg"),
+        "CC-BY-4.0 / CC-BY-SA-3.0 / CC-BY-SA-4.0 per file (lomiri-wallpapers-16.04 copyright file)"),
+    Source("opencv-doc", _CV, (
+        "alphamat/input_images/plant.jpg", "data/aero1.jpg", "data/aero3.jpg", "data/aloeL.jpg", "data/apple.jpg",
+        "data/baboon.jpg", "data/board.jpg", "data/building.jpg", "data/butterfly.jpg", "data/chicky_512.png",
+        "data/ela_original.jpg", "data/fruits.jpg", "data/graf1.png", "data/home.jpg", "data/leuvenA.jpg",
+        "data/messi5.jpg", "data/orange.jpg", "data/rubberwhale1.png", "data/squirrel_cls.jpg",
+        "dnn_superres/butterfly.png", "hfs/data/000.jpg", "reg/home.png", "text/scenetext01.jpg",
+        "text/scenetext02.jpg", "text/scenetext03.jpg", "text/scenetext04.jpg", "text/scenetext05.jpg",
+        "text/scenetext06.jpg"), "Apache-2.0 / BSD-3-Clause (opencv-doc copyright file)"),
+)
+
+# Grayscale photographs that only the gray model uses (the colour ones are converted as well).
+GRAY_EXTRA: tuple[Source, ...] = (
+    Source("opencv-doc", _CV, ("data/basketball1.png", "data/box_in_scene.png"), "Apache-2.0 / BSD-3-Clause"),
+)
+
+_GIMP = "usr/share/gimp/2.0/patterns/"
+TEXTURE_SOURCES: tuple[Source, ...] = (
+    Source("gimp-data", _GIMP, (
+        "Wood/bark.pat", "Wood/burlwood.pat", "Wood/pine.pat", "Wood/walnut.pat", "Wood/wood1.pat", "Wood/wood2.pat",
+        "Wood/wood3.pat", "Wood/wood4.pat", "Wood/wood5.pat", "Wood/corkboard.pat", "Stone/rock.pat",
+        "Stone/slate.pat", "Stone/granite1.pat", "Stone/marble1.pat", "Stone/marble2.pat", "Stone/marble3.pat",
+        "Stone/ground1.pat", "Stone/stone33.pat", "Stone/cracked.pat", "Stone/terra.pat", "Stone/Craters.pat",
+        "Fabric/burlap.pat", "Plant/leaves.pat", "Animal/leather.pat", "Paper/crinklepaper.pat"),
+        "GPL-3+ (gimp-data copyright file)"),
+)
+
+DATASETS = {"photos": PHOTO_SOURCES, "photos-gray": PHOTO_SOURCES + GRAY_EXTRA, "textures": TEXTURE_SOURCES}
+
+
+class SourceError(Exception):
+    pass
+
+
+def read_gimp_pattern(path: Path) -> Image.Image:
+    """A GIMP ``.pat`` file: big-endian header (size, version, width, height, bytes/px, 'GPAT'), name, pixels."""
+    data = Path(path).read_bytes()
+    header_size, version, width, height, bpp = struct.unpack(">5I", data[:20])
+    if data[20:24] != b"GPAT" or version != 1 or bpp not in (1, 2, 3, 4):
+        raise SourceError(f"{path}: not a GIMP pattern")
+    px = np.frombuffer(data[header_size:header_size + width * height * bpp], dtype=np.uint8).reshape(height, width, bpp)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[bpp]
+    return Image.fromarray(px[:, :, 0] if bpp == 1 else px, mode).convert("L" if bpp <= 2 else "RGB")
+
+
+def fetch_packages(packages: set[str], workdir: Path, debs: Path | None) -> dict[str, Path]:
+    """Extract each package into workdir/<package>; returns its root."""
+    roots = {}
+    for pkg in sorted(packages):
+        deb = None
+        if debs is not None:
+            found = sorted(Path(debs).glob(f"{pkg}_*.deb"))
+            deb = found[0] if found else None
+        if deb is None:
+            try:
+                subprocess.run(["apt-get", "download", pkg], cwd=workdir, check=True, capture_output=True, text=True)
+            except (OSError, subprocess.CalledProcessError) as e:
+                raise SourceError(f"could not download the Debian package {pkg} ({getattr(e, 'stderr', e)}); "
+                                  "pass --debs with a folder holding it") from None
+            deb = sorted(workdir.glob(f"{pkg}_*.deb"))[0]
+        root = workdir / pkg
+        root.mkdir(exist_ok=True)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+        roots[pkg] = root
+    return roots
+
+
+def build(name: str, out: Path, *, debs: Path | None = None) -> dict:
+    """Write the named dataset into ``out`` with a ``MANIFEST.json`` (file, package, licence, sha256)."""
+    if name not in DATASETS:
+        raise SourceError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    sources = DATASETS[name]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"dataset": name, "files": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        roots = fetch_packages({s.package for s in sources}, Path(tmp), debs)
+        for src in sources:
+            for rel in src.files:
+                path = roots[src.package] / src.prefix / rel
+                if not path.is_file():
+                    raise SourceError(f"{src.package} has no {src.prefix}{rel} (package version changed?)")
+                stem = f"{src.package}__{rel.replace('/', '_')}"
+                if path.suffix == ".pat":
+                    dest = out / (Path(stem).stem + ".png")
+                    tile = read_gimp_pattern(path)
+                    # Patterns are small seamless tiles: repeat them to 256+ px so crops can be larger.
+                    reps = -(-256 // min(tile.size))
+                    big = Image.new(tile.mode, (tile.width * reps, tile.height * reps))
+                    for i in range(reps):
+                        for j in range(reps):
+                            big.paste(tile, (i * tile.width, j * tile.height))
+                    big.save(dest)
+                else:
+                    dest = out / stem
+                    shutil.copyfile(path, dest)
+                manifest["files"].append({"file": dest.name, "package": src.package, "source": src.prefix + rel,
+                                          "licence": src.licence,
+                                          "sha256": hashlib.sha256(dest.read_bytes()).hexdigest()})
+            copyright_file = roots[src.package] / "usr/share/doc" / src.package / "copyright"
+            if copyright_file.is_file():
+                shutil.copyfile(copyright_file, out / f"COPYRIGHT.{src.package}")
+    (out / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest

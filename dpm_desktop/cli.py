@@ -348,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True, help="folder to write")
     d.add_argument("--debs", help="folder with the .deb files already downloaded (else apt-get download)")
     d.set_defaults(func=cmd_dataset)
+
+    from .cli_restore import add_restore_commands
+
+    add_restore_commands(sub)
     return p
 
 

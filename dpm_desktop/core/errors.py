@@ -6,7 +6,9 @@ from .checkpoint import CheckpointError
 from .datasets import DatasetError
 from .imaging import ImageError
 from .progress import Cancelled
+from .restore import RestoreError
 from .train import TrainError
 
 USER_ERRORS: tuple[type[BaseException], ...] = (CheckpointError, DatasetError, ImageError, TrainError, Cancelled,
+                                                 RestoreError,
                                                  FileNotFoundError, PermissionError, IsADirectoryError)

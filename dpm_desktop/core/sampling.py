@@ -13,14 +13,18 @@ from typing import Protocol
 
 import torch
 
-from .diffusion import Chain, GaussianDiffusion
+from .diffusion import Chain, GaussianDiffusion, ReverseStep
 from .progress import NULL_REPORTER, Reporter
 from .schedule import spaced_timesteps
 
 
 class Condition(Protocol):
-    def __call__(self, x: torch.Tensor, state: int, chain: Chain, noise: Callable[[], torch.Tensor]) -> torch.Tensor:
-        """Return the conditioned state x at chain state ``state`` (0 = data)."""
+    """Conditions the reverse chain. ``combine`` may replace the Gaussian of a reverse step before it
+    is sampled (a likelihood product); ``after`` may change the sampled state (clamping)."""
+
+    def combine(self, step: ReverseStep, state: int, chain: Chain) -> ReverseStep: ...
+
+    def after(self, x: torch.Tensor, state: int, chain: Chain, noise: Callable[[], torch.Tensor]) -> torch.Tensor: ...
 
 
 def repaint_states(n: int, *, jump: int = 1, resample: int = 1) -> list[int]:
@@ -74,10 +78,12 @@ def run_chain(
     for a, b in zip(states, states[1:], strict=False):
         if b < a:  # reverse step x_{t_a} -> x_{t_b}
             step = chain.step(x, b, clip=clip)
+            if condition is not None:
+                step = condition.combine(step, b, chain)
             x = step.mean if b == 0 else step.mean + torch.exp(0.5 * step.logvar) * noise()
             done += 1
             if condition is not None:
-                x = condition(x, b, chain, noise)
+                x = condition.after(x, b, chain, noise)
             show = preview is not None and preview_every and (done % preview_every == 0 or done == total)
             reporter.step(done, total, preview=preview(step.pred_x0) if show else None)
         else:  # forward re-noising x_{t_a} -> x_{t_b}, b = a + 1

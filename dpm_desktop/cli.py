@@ -299,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--min-scale", type=float, default=0.25, help="smallest random downscale of training crops")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    t.add_argument("--amp", default="auto", choices=["auto", "bf16", "off"], help="bf16 autocast (auto: CUDA, or CPUs with bf16)")
+    t.add_argument("--amp", choices=["auto", "bf16", "off"],
+                   help="bf16 autocast (auto: on CUDA or CPUs with bf16; default off for the bound objective)")
     t.add_argument("--threads", type=int, help="CPU threads for torch")
     t.add_argument("--out", default="runs/run", help="run folder (checkpoints, progress, settings)")
     t.add_argument("--name", help="model name stored in the checkpoint (default: the run folder's name)")

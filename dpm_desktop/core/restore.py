@@ -145,10 +145,11 @@ def _to_array(y: torch.Tensor, ckpt: Checkpoint) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def tiled(diffusion: GaussianDiffusion, tile: int, overlap: int, active: torch.Tensor | None = None) -> Iterator[None]:
+def tiled(diffusion: GaussianDiffusion, tile: int, overlap: int, active: torch.Tensor | None = None,
+          check: Callable[[], None] | None = None) -> Iterator[None]:
     """Run every network call of ``diffusion`` through :class:`TiledNet` inside the block."""
     net = diffusion.net
-    diffusion.net = TiledNet(net, tile=tile, overlap=overlap, active=active)
+    diffusion.net = TiledNet(net, tile=tile, overlap=overlap, active=active, check=check)
     try:
         yield
     finally:
@@ -249,7 +250,7 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
     for plane in planes:
         y = _to_tensor(plane, ckpt, dev)
         ab = float(diffusion.terms().alphas_bar[t_star - 1])
-        with torch.inference_mode(), tiled(diffusion, tile, overlap), _autocast(dev):
+        with torch.inference_mode(), tiled(diffusion, tile, overlap, check=reporter.check), _autocast(dev):
             if mode == "mean":
                 t = torch.full((1,), t_star, device=dev, dtype=torch.long)
                 est = diffusion.reverse_step(y * math.sqrt(ab), t).pred_x0.float()
@@ -384,7 +385,7 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
         for k in range(candidates):
             x = torch.randn(known.shape, generator=gen).to(dev)
             sub = reporter.sub(job * calls, n_jobs * calls)
-            with tiled(diffusion, tile, overlap, active), _autocast(dev):
+            with tiled(diffusion, tile, overlap, active, check=reporter.check), _autocast(dev):
                 x = run_chain(chain, x, states=states, condition=cond, generator=gen, clip=ckpt.data_range, reporter=sub)
             fills[k].append(_to_array(x, ckpt))
             job += 1

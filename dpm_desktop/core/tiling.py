@@ -9,6 +9,7 @@ bounded by the tile size. Tiles that run out of memory are split in half and ret
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -48,10 +49,11 @@ class TiledNet(nn.Module):
     tiles that touch it; outputs elsewhere are zero (callers must not use them)."""
 
     def __init__(self, net: nn.Module, tile: int = 256, overlap: int = 32, active: torch.Tensor | None = None,
-                 min_tile: int = 32) -> None:
+                 min_tile: int = 32, check: Callable[[], None] | None = None) -> None:
         super().__init__()
         self.net, self.tile, self.overlap, self.active, self.min_tile = net, tile, overlap, active, min_tile
         self.cfg = getattr(net, "cfg", None)
+        self.check = check  # called before every tile: raises to cancel a long call mid-way
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -81,6 +83,8 @@ class TiledNet(nn.Module):
                 y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
                 if self.active is not None and not bool(self.active[y0:y1, x0:x1].any()):
                     continue
+                if self.check is not None:
+                    self.check()
                 piece = self._run(x[..., y0:y1, x0:x1], t)
                 if out is None:
                     out = torch.zeros(x.shape[0], piece.shape[1], h, w, device=x.device, dtype=piece.dtype)

@@ -78,7 +78,7 @@ class TrainConfig:
     restoration_share: float = 0.5
     seed: int = 0
     device: str = "auto"
-    amp: str = "auto"  # auto | bf16 | off
+    amp: str | None = None  # auto | bf16 | off
     checkpoint_every: int = 500
     val_every: int = 500
     val_count: int = 64
@@ -99,6 +99,8 @@ class TrainConfig:
                     "learn_betas", "t_sampling"):
             if getattr(c, key) is None:
                 setattr(c, key, d.get(key))
+        if c.amp is None:
+            c.amp = d.get("amp", "auto")
         if c.steps is None and c.minutes is None:
             c.steps = d["steps"]
         if c.learn_betas and c.schedule != "paper":

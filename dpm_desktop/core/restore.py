@@ -214,8 +214,10 @@ class LikelihoodCondition:
 def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str = "auto", mode: str = "mean",
             samples: int = 1, steps: int | None = None, seed: int = 0, model: str | Path | Checkpoint | None = None,
             device: str | torch.device = "auto", tile: int | None = None, overlap: int = 32,
-            reporter: Reporter = NULL_REPORTER) -> RestoreResult:
-    """Remove Gaussian noise of std ``sigma`` (0-255 scale, or "auto" to estimate it)."""
+            reporter: Reporter = NULL_REPORTER, preview_every: int = 0) -> RestoreResult:
+    """Remove Gaussian noise of std ``sigma`` (0-255 scale, or "auto" to estimate it).
+    With ``preview_every`` > 0 (chain modes), every that many steps ``Progress.preview`` holds the
+    current estimate of the clean image (see :func:`_previewer`)."""
     if mode not in DENOISE_MODES:
         raise RestoreError(f"unknown denoising mode {mode!r}; choose one of {', '.join(DENOISE_MODES)}")
     if samples < 1:
@@ -264,7 +266,8 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
                 x = y * math.sqrt(ab)  # y brought to step t*: distributed as q(x_t* | x_0)
                 cond = LikelihoodCondition(y, sig_m) if mode == "paper" else None
                 sub = reporter.sub(job * len(chain), n_jobs * len(chain))
-                x = run_chain(chain, x, condition=cond, generator=gen, clip=ckpt.data_range, reporter=sub)
+                x = run_chain(chain, x, condition=cond, generator=gen, clip=ckpt.data_range, reporter=sub,
+                              preview=_previewer(ckpt, back), preview_every=preview_every)
                 draws.append(_to_array(x, ckpt))
                 job += 1
             stack = np.stack(draws)
@@ -278,6 +281,13 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
               "steps": steps if mode != "mean" else 1, "seed": seed, "start_step": t_star,
               **_model_params(ckpt), "tile": tile, "overlap": overlap}
     return RestoreResult(back(out).astype(np.float32), img.alpha, unc, [], params, notes, img.bit_depth, img.info)
+
+
+def _previewer(ckpt: Checkpoint,
+               back: Callable[[np.ndarray], np.ndarray]) -> Callable[[torch.Tensor], np.ndarray]:
+    """run_chain's preview hook: the predicted x_0 as an H x W x C float32 array in [0, 1] (for
+    inpainting, of the region being computed; per-channel restoration previews one channel)."""
+    return lambda x0: back(_to_array(x0, ckpt))
 
 
 def _model_params(ckpt: Checkpoint) -> dict[str, Any]:
@@ -346,8 +356,9 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
             resample: int = 1, jump: int = 5, candidates: int = 1, clamp: str = "repaint", seed: int = 0,
             model: str | Path | Checkpoint | None = None, device: str | torch.device = "auto",
             context: int = 64, tile: int | None = None, overlap: int = 32,
-            reporter: Reporter = NULL_REPORTER) -> RestoreResult:
-    """Fill the masked pixels; ``candidates`` independent fills are returned (the first is the result)."""
+            reporter: Reporter = NULL_REPORTER, preview_every: int = 0) -> RestoreResult:
+    """Fill the masked pixels; ``candidates`` independent fills are returned (the first is the result).
+    ``preview_every``: as in :func:`denoise`."""
     if clamp not in CLAMP_MODES:
         raise RestoreError(f"unknown clamping {clamp!r}; choose repaint or paper")
     if steps < 1 or resample < 1 or jump < 1 or candidates < 1:
@@ -386,7 +397,8 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
             x = torch.randn(known.shape, generator=gen).to(dev)
             sub = reporter.sub(job * calls, n_jobs * calls)
             with tiled(diffusion, tile, overlap, active, check=reporter.check), _autocast(dev):
-                x = run_chain(chain, x, states=states, condition=cond, generator=gen, clip=ckpt.data_range, reporter=sub)
+                x = run_chain(chain, x, states=states, condition=cond, generator=gen, clip=ckpt.data_range,
+                              reporter=sub, preview=_previewer(ckpt, back), preview_every=preview_every)
             fills[k].append(_to_array(x, ckpt))
             job += 1
     results = []

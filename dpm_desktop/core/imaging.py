@@ -1,25 +1,29 @@
 """Robust image loading and saving (Pillow). No Qt, no torch.
 
 Images travel through the engine as float32 arrays HxWxC in [0, 1] (C = 1 or 3), with alpha kept
-aside and the source's bit depth remembered so that outputs can keep it.
+aside and the source's bit depth remembered so that outputs can keep it. 16-bit colour, which
+Pillow narrows to 8 bits, is read and written exactly by :mod:`imaging16`.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from .atomic import atomic_path
+from .imaging16 import encode_png16, encode_tiff16, read_wide, wide_rawmode
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
 MAX_PIXELS = 250_000_000  # 250 megapixels: a 24 MP photo is far below; bombs are far above
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+EXIF_ORIENTATION = 0x0112
 
 
 class ImageError(Exception):
@@ -49,7 +53,16 @@ class LoadedImage:
         return self.pixels.shape[2]
 
 
-def _open(path: Path) -> Image.Image:
+# ----------------------------------------------------------------------------------------------
+# Reading
+
+
+def _bomb(path: Path) -> ImageError:
+    return ImageError(f"{path}: refused as a decompression bomb (over {MAX_PIXELS // 1_000_000} megapixels)")
+
+
+def _opened(path: Path) -> Image.Image:
+    """Open the header only, refusing folders, non-images and images over the pixel limit."""
     path = Path(path)
     if not path.exists():
         raise ImageError(f"{path}: no such file")
@@ -59,166 +72,215 @@ def _open(path: Path) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
-            if img.width * img.height > MAX_PIXELS:
-                raise ImageError(f"{path}: image too large ({img.width}x{img.height}); the limit is {MAX_PIXELS // 1_000_000} megapixels")
-            img.load()
-    except ImageError:
-        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path}: refused as a decompression bomb (over {MAX_PIXELS // 1_000_000} megapixels)") from None
+        raise _bomb(path) from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image, or a format that cannot be read") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise ImageError(f"{path}: unreadable image ({_reason(e)})") from None
+    if img.width * img.height > MAX_PIXELS:
+        img.close()
+        raise _bomb(path)
     return img
+
+
+def _reason(e: BaseException) -> str:
+    return str(e) or e.__class__.__name__
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        value = int(img.getexif().get(EXIF_ORIENTATION, 1))
+    except Exception:  # a broken EXIF block must not make a good image unreadable
+        return 1
+    return value if 1 <= value <= 8 else 1
 
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) after EXIF orientation, reading only the header."""
+    with _opened(Path(path)) as img:
+        w, h = img.size
+        return (h, w) if _orientation(img) in (5, 6, 7, 8) else (w, h)
+
+
+def check_decodable(path: Path) -> None:
+    """Decode the whole file (JPEGs at 1/8 scale, which reads every byte as quickly as possible):
+    raises :class:`ImageError` on a truncated or corrupt file that its header alone does not show."""
+    with _opened(Path(path)) as img:
+        if img.format == "JPEG":
+            img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
+        _load(img, Path(path))
+
+
+def _load(img: Image.Image, path: Path) -> None:
     try:
-        with Image.open(path) as img:
-            w, h = img.size
-            orientation = img.getexif().get(0x0112, 1)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: not a readable image ({e.__class__.__name__})") from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{path}: refused as a decompression bomb") from None
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+        img.load()
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise ImageError(f"{path}: unreadable or truncated image ({_reason(e)})") from None
 
 
-def pil_to_array(img: Image.Image) -> LoadedImage:
-    """Convert any Pillow mode into float pixels (+ alpha), recording what was done."""
+def orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an HxW or HxWxC array, as ImageOps.exif_transpose does."""
+    if orientation in (5, 6, 7, 8):
+        arr = arr.swapaxes(0, 1)  # transpose; then each case is a flip of the transposed array
+        orientation = {5: 1, 6: 2, 7: 3, 8: 4}[orientation]
+    if orientation in (2, 3):
+        arr = arr[:, ::-1]
+    if orientation in (3, 4):
+        arr = arr[::-1]
+    return np.ascontiguousarray(arr)
+
+
+def _convert(img: Image.Image, mode: str, path: Path) -> Image.Image:
+    try:
+        return img.convert(mode)
+    except ValueError as e:
+        raise ImageError(f"{path}: cannot convert its {img.mode} pixels to {mode} ({e})") from None
+
+
+def _pixels(img: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None, int, list[str]]:
+    """(HxWxC float pixels, HxW float alpha or None, bit depth, notes) from any loaded Pillow mode."""
     notes: list[str] = []
     mode = img.mode
-    alpha = None
-    bit_depth = 8
-    if mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in img.info
+        img = _convert(img, "RGBA" if has_alpha else "RGB", path)
         notes.append("palette image converted to RGB")
-    elif mode == "CMYK":
-        img = img.convert("RGB")
-        notes.append("CMYK image converted to RGB")
-    elif mode in ("YCbCr", "LAB", "HSV"):
-        img = img.convert("RGB")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        img = _convert(img, "RGB", path)
+        if mode != "RGBX":
+            notes.append(f"{mode} image converted to RGB")
     elif mode == "1":
-        img = img.convert("L")
-    elif mode == "PA":
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "La", "RGBa"):
-        a = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
-        alpha = a
-        img = img.convert("RGB" if img.mode.startswith("RGB") else "L")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        arr = np.asarray(img, dtype=np.uint16).astype(np.float32) / 65535.0
-        bit_depth = 16
-    elif img.mode == "I":
+        img = _convert(img, "L", path)
+    elif mode in ("La", "RGBa"):
+        img = _convert(img, mode.upper(), path)
+    alpha = None
+    if img.mode in ("LA", "RGBA"):
+        alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+        img = _convert(img, img.mode[:-1], path)
+    if img.mode in ("L", "RGB"):
+        return np.asarray(img, dtype=np.float32) / 255.0, alpha, 8, notes
+    if img.mode.startswith("I;16"):
+        return np.asarray(img).astype(np.float32) / 65535.0, None, 16, notes
+    if img.mode == "I":
         raw = np.asarray(img, dtype=np.int64)
         if raw.min() >= 0 and raw.max() <= 65535:
-            arr, bit_depth = raw.astype(np.float32) / 65535.0, 16
-        else:
-            lo, hi = float(raw.min()), float(raw.max())
-            arr = ((raw - lo) / max(hi - lo, 1)).astype(np.float32)
-            notes.append("32-bit integer image rescaled to its range")
-            bit_depth = 16
-    elif img.mode == "F":
-        arr = np.asarray(img, dtype=np.float32)
+            return raw.astype(np.float32) / 65535.0, None, 16, notes
+        lo, hi = float(raw.min()), float(raw.max())
+        notes.append("32-bit integer image rescaled to its range")
+        return ((raw - lo) / max(hi - lo, 1)).astype(np.float32), None, 16, notes
+    if img.mode == "F":
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         lo, hi = float(arr.min()), float(arr.max())
         if lo < 0 or hi > 1:
             arr = (arr - lo) / max(hi - lo, 1e-12)
             notes.append("floating-point image rescaled to its range")
-        bit_depth = 16
-    elif img.mode in ("L", "RGB"):
-        arr = np.asarray(img, dtype=np.float32) / 255.0
-    else:
-        img = img.convert("RGB")
-        arr = np.asarray(img, dtype=np.float32) / 255.0
-        notes.append(f"{mode} image converted to RGB")
-    if arr.ndim == 2:
-        arr = arr[:, :, None]
-    return LoadedImage(np.ascontiguousarray(arr, dtype=np.float32), alpha, bit_depth, mode, None, notes)
+        return arr, None, 16, notes
+    img = _convert(img, "RGB", path)
+    notes.append(f"{mode} image converted to RGB")
+    return np.asarray(img, dtype=np.float32) / 255.0, None, 8, notes
 
 
 def load_image(path: Path) -> LoadedImage:
     """Load any supported image; EXIF orientation applied; clear :class:`ImageError` otherwise."""
-    img = _open(path)
-    fmt = img.format
-    info = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
-    try:
-        oriented = ImageOps.exif_transpose(img)
-    except Exception:  # a broken EXIF block must not make a good image unreadable
-        oriented = img
-    notes = ["EXIF orientation applied"] if oriented is not img and img.getexif().get(0x0112, 1) != 1 else []
-    out = pil_to_array(oriented)
-    out.format, out.info = fmt, info
-    out.notes = notes + out.notes
-    return out
+    path = Path(path)
+    with _opened(path) as img:
+        fmt, source_mode = img.format, img.mode
+        wide = wide_rawmode(img)  # before anything loads the pixels (PNG's getexif() does)
+        _load(img, path)
+        info = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
+        orientation = _orientation(img)
+        if wide is not None:
+            try:
+                colour, alpha16 = read_wide(path, img, wide)
+            except (OSError, ValueError, KeyError) as e:
+                raise ImageError(f"{path}: unreadable 16-bit image ({_reason(e)})") from None
+            pixels, bit_depth, notes = colour.astype(np.float32) / 65535.0, 16, []
+            alpha = None if alpha16 is None else alpha16.astype(np.float32) / 65535.0
+        else:
+            pixels, alpha, bit_depth, notes = _pixels(img, path)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if orientation != 1:
+        pixels = orient(pixels, orientation)
+        alpha = None if alpha is None else orient(alpha, orientation)
+        notes.insert(0, "EXIF orientation applied")
+    pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+    return LoadedImage(pixels, alpha, bit_depth, source_mode, fmt, notes, info)
+
+
+def to_gray(pixels: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma, HxWx1."""
+    if pixels.shape[2] == 1:
+        return pixels
+    return (pixels[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[:, :, None]
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing
 
 
 def to_uint(arr: np.ndarray, bit_depth: int) -> np.ndarray:
     peak = 65535 if bit_depth == 16 else 255
-    return np.clip(np.rint(np.asarray(arr, dtype=np.float64) * peak), 0, peak).astype(np.uint16 if bit_depth == 16 else np.uint8)
+    out = np.clip(np.rint(np.asarray(arr, dtype=np.float64) * peak), 0, peak)
+    return out.astype(np.uint16 if bit_depth == 16 else np.uint8)
 
 
 def array_to_pil(pixels: np.ndarray, alpha: np.ndarray | None = None, bit_depth: int = 8) -> Image.Image:
     """HxWxC float [0, 1] (+ alpha) to a Pillow image; 16-bit only for single-channel images
-    without alpha (Pillow's limit; callers write 16-bit colour through :func:`save_image`)."""
+    without alpha (Pillow's limit; :func:`save_image` writes the other 16-bit images itself)."""
     pixels = np.asarray(pixels)
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     c = pixels.shape[2]
     if bit_depth == 16 and c == 1 and alpha is None:
-        return Image.fromarray(to_uint(pixels[:, :, 0], 16), mode="I;16")
+        return Image.fromarray(to_uint(pixels[:, :, 0], 16))
     u8 = to_uint(pixels, 8)
-    img = Image.fromarray(u8[:, :, 0], "L") if c == 1 else Image.fromarray(u8, "RGB")
+    img = Image.fromarray(u8[:, :, 0]) if c == 1 else Image.fromarray(u8)
     if alpha is not None:
-        img.putalpha(Image.fromarray(to_uint(alpha, 8), "L"))
+        img.putalpha(Image.fromarray(to_uint(alpha, 8)))
     return img
 
 
-_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP", ".bmp": "BMP"}
+_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP",
+            ".bmp": "BMP"}
 
 
 def _encode(pixels: np.ndarray, alpha: np.ndarray | None, bit_depth: int, fmt: str, quality: int,
             info: dict[str, Any]) -> tuple[bytes, list[str]]:
     notes: list[str] = []
-    c = pixels.shape[2] if pixels.ndim == 3 else 1
+    c = pixels.shape[2]
+    if alpha is not None and fmt in ("JPEG", "BMP"):
+        notes.append(f"{fmt} keeps no transparency: alpha dropped")
+        alpha = None
     if bit_depth == 16 and fmt not in ("PNG", "TIFF"):
         notes.append(f"{fmt} holds 8 bits per channel: saved as 8-bit")
         bit_depth = 8
-    if bit_depth == 16 and (c == 3 or alpha is not None):
-        data = _encode_16bit_colour(pixels, alpha, fmt)
-        if data is not None:
-            return data, notes
-        notes.append("16-bit colour needs the tifffile or imageio package: saved as 8-bit")
+    if bit_depth == 16 and fmt == "TIFF" and c == 1 and alpha is not None:
+        notes.append("16-bit gray with alpha is not a TIFF that Pillow reads back: saved as 8-bit")
         bit_depth = 8
-    if alpha is not None and fmt in ("JPEG", "BMP"):
-        notes.append(f"{fmt} has no alpha channel: transparency dropped")
-        alpha = None
+    icc, dpi = info.get("icc_profile"), info.get("dpi")
+    if bit_depth == 16 and (c == 3 or alpha is not None):
+        arr = to_uint(pixels, 16)
+        if alpha is not None:
+            arr = np.concatenate([arr, to_uint(alpha, 16)[:, :, None]], axis=2)
+        encode = encode_png16 if fmt == "PNG" else encode_tiff16
+        return encode(arr, icc, dpi), notes
     img = array_to_pil(pixels, alpha, bit_depth)
     kwargs: dict[str, Any] = {}
     if fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = quality
     if fmt == "JPEG":
         kwargs["subsampling"] = 0 if quality >= 90 else 2
-    for key in ("icc_profile", "dpi"):
-        if key in info and fmt in ("JPEG", "PNG", "TIFF", "WEBP"):
-            kwargs[key] = info[key]
+    if fmt == "TIFF":
+        kwargs["compression"] = "tiff_deflate"
+    if icc and fmt in ("JPEG", "PNG", "TIFF", "WEBP"):
+        kwargs["icc_profile"] = icc
+    if dpi and fmt in ("JPEG", "PNG", "TIFF", "BMP"):
+        kwargs["dpi"] = dpi
     buf = io.BytesIO()
     img.save(buf, format=fmt, **kwargs)
     return buf.getvalue(), notes
-
-
-def _encode_16bit_colour(pixels: np.ndarray, alpha: np.ndarray | None, fmt: str) -> bytes | None:
-    """16-bit RGB(A) through an optional library, since Pillow cannot write it."""
-    arr = to_uint(pixels, 16)
-    if alpha is not None:
-        arr = np.concatenate([arr, to_uint(alpha, 16)[:, :, None]], axis=2)
-    try:
-        import imageio.v3 as iio  # type: ignore[import-not-found]
-
-        return iio.imwrite("<bytes>", arr, extension=".png" if fmt == "PNG" else ".tif")
-    except ImportError:
-        return None
 
 
 def save_image(path: Path, pixels: np.ndarray, *, alpha: np.ndarray | None = None, bit_depth: int = 8,
@@ -232,27 +294,17 @@ def save_image(path: Path, pixels: np.ndarray, *, alpha: np.ndarray | None = Non
         raise ImageError(f"{path}: unknown image extension; use one of {', '.join(sorted(_FORMATS))}")
     if not overwrite and path.exists():
         raise ImageError(f"{path}: exists already (refusing to overwrite)")
-    data, notes = _encode(np.asarray(pixels, dtype=np.float32), alpha, bit_depth, fmt, quality, info or {})
     if not path.parent.is_dir():
         raise ImageError(f"{path}: folder {path.parent} does not exist")
+    px = np.asarray(pixels, dtype=np.float32)
+    if px.ndim == 2:
+        px = px[:, :, None]
+    if px.ndim != 3 or px.shape[2] not in (1, 3):
+        raise ImageError(f"{path}: cannot save an array of shape {px.shape} (expected H x W x 1 or 3)")
+    data, notes = _encode(px, alpha, bit_depth, fmt, quality, info or {})
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
     except OSError as e:
         raise ImageError(f"{path}: could not write ({e.strerror or e}); nothing was changed") from None
     return notes
-
-
-def to_gray(pixels: np.ndarray) -> np.ndarray:
-    """Rec. 601 luma, HxWx1."""
-    if pixels.shape[2] == 1:
-        return pixels
-    return (pixels[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[:, :, None]

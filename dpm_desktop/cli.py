@@ -187,7 +187,7 @@ def _atomic_npy(path: Path, arr: Any) -> None:
 
     import numpy as np
 
-    from .core.checkpoint import atomic_write_bytes
+    from .core.atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)

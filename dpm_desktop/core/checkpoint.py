@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic import atomic_path, atomic_write_json
 from .diffusion import DiffusionConfig, GaussianDiffusion
 from .networks import build_network, network_config
 
@@ -43,37 +43,10 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
-
-
-def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path,
+                        metadata: dict[str, str] | None = None) -> None:
+    with atomic_path(Path(path)) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,14 +134,17 @@ def _locate(path: Path) -> tuple[Path, Path]:
             except (OSError, ValueError, KeyError, TypeError):
                 raise CheckpointError(f"{latest}: corrupt run pointer") from None
         return path / META_NAME, path / WEIGHTS_NAME
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such model, checkpoint file or folder")
     if path.suffix == ".json":
-        return path, path.with_name(WEIGHTS_NAME) if path.name == META_NAME else path.with_suffix(".safetensors")
+        weights = path.with_name(WEIGHTS_NAME) if path.name == META_NAME else path.with_suffix(".safetensors")
+        return path, weights
     if path.suffix == ".safetensors":
         meta = path.with_name(META_NAME) if path.name == WEIGHTS_NAME else path.with_suffix(".json")
         return meta, path
-    if path.exists():
-        _refuse_foreign(path)
-    raise CheckpointError(f"{path}: not a DPM Desktop checkpoint (expected a folder with {META_NAME} and {WEIGHTS_NAME})")
+    _refuse_foreign(path)
+    raise CheckpointError(
+        f"{path}: not a DPM Desktop checkpoint (expected a folder with {META_NAME} and {WEIGHTS_NAME})")
 
 
 def _refuse_foreign(path: Path) -> None:
@@ -185,57 +161,88 @@ def _refuse_foreign(path: Path) -> None:
         )
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def read_metadata(path: Path) -> dict[str, Any]:
     """Read and validate a checkpoint's metadata (no weights are loaded)."""
     meta_path, weights_path = _locate(Path(path))
     if not meta_path.is_file():
         raise CheckpointError(f"{meta_path}: missing (a checkpoint needs {META_NAME} beside its weights)")
     if not weights_path.is_file():
-        raise CheckpointError(f"{weights_path}: missing (a checkpoint needs {WEIGHTS_NAME} beside {META_NAME})")
+        raise CheckpointError(
+            f"{weights_path}: missing (a checkpoint needs {WEIGHTS_NAME} beside {META_NAME})")
     _refuse_foreign(meta_path)
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise CheckpointError(f"{meta_path}: cannot read ({e.strerror})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise CheckpointError(f"{meta_path}: corrupt metadata, not valid JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{meta_path}: not a DPM Desktop checkpoint (format field is not {FORMAT!r})")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
-            f"{meta_path}: checkpoint format version {version!r} is not supported (this DPM Desktop reads version {FORMAT_VERSION})"
+            f"{meta_path}: checkpoint format version {version!r} is not supported "
+            f"(this DPM Desktop reads version {FORMAT_VERSION})"
         )
     required = {"network": dict, "diffusion": dict, "data": dict, "sha256": str, "name": str}
     for key, typ in required.items():
         if not isinstance(meta.get(key), typ):
             raise CheckpointError(f"{meta_path}: metadata field {key!r} is missing or has the wrong type")
-    if meta["network"].get("arch") not in ("paper", "unet") or not isinstance(meta["network"].get("config"), dict):
-        raise CheckpointError(f"{meta_path}: unknown network description {meta['network']!r}")
+    network = meta["network"]
+    if network.get("arch") not in ("paper", "unet") or not isinstance(network.get("config"), dict):
+        raise CheckpointError(f"{meta_path}: unknown network description {network!r}")
+    data = meta["data"]
     for key in ("channels", "offset", "scale", "data_std"):
-        if not isinstance(meta["data"].get(key), (int, float)):
-            raise CheckpointError(f"{meta_path}: data field {key!r} is missing or not a number")
+        if not _number(data.get(key)):
+            raise CheckpointError(f"{meta_path}: data field {key!r} is missing or not a finite number")
+    if data["channels"] not in (1, 2, 3) or data["scale"] == 0 or data["data_std"] <= 0:
+        raise CheckpointError(f"{meta_path}: data description out of range (channels {data['channels']}, "
+                              f"scale {data['scale']}, data_std {data['data_std']})")
     meta["_paths"] = {"meta": str(meta_path), "weights": str(weights_path)}
     return meta
 
 
-def load_checkpoint(path: Path, *, device: torch.device | str = "cpu", verify_sha256: bool = True) -> Checkpoint:
+def _check_safetensors(path: Path) -> None:
+    """The file's structure, before anything is loaded: a sane header whose tensors fit in the file."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        if size < 8 or not 0 < n <= min(MAX_HEADER_BYTES, size - 8):
+            raise CheckpointError(
+                f"{path}: corrupt safetensors header (declared size {n} bytes, file size {size})")
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+            ends = (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__")
+            end = max(ends, default=0)
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+            raise CheckpointError(f"{path}: corrupt safetensors header (not a valid tensor table)") from None
+    if 8 + n + end > size:
+        raise CheckpointError(
+            f"{path}: truncated: its header lists {end} bytes of tensors, the file holds {size - 8 - n}")
+
+
+def load_checkpoint(path: Path, *, device: torch.device | str = "cpu",
+                    verify_sha256: bool = True) -> Checkpoint:
     """Load and validate a checkpoint; raises :class:`CheckpointError` with a clear message."""
     meta = read_metadata(path)
     meta_path, weights_path = Path(meta["_paths"]["meta"]), Path(meta["_paths"]["weights"])
     _refuse_foreign(weights_path)
+    _check_safetensors(weights_path)
     if verify_sha256 and sha256_file(weights_path) != meta["sha256"]:
-        raise CheckpointError(f"{weights_path}: weights do not match the sha256 in {meta_path.name} (corrupt or altered file)")
+        raise CheckpointError(
+            f"{weights_path}: weights do not match the sha256 in {meta_path.name} (corrupt or altered file)")
     try:
-        with open(weights_path, "rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-        if not 0 < n <= min(MAX_HEADER_BYTES, weights_path.stat().st_size - 8):
-            raise CheckpointError(f"{weights_path}: corrupt safetensors header (declared size {n} bytes)")
         tensors = load_file(str(weights_path), device="cpu")
     except SafetensorError as e:
-        raise CheckpointError(f"{weights_path}: corrupt or truncated safetensors file ({e})") from None
+        raise CheckpointError(f"{weights_path}: corrupt safetensors file ({e})") from None
     try:
         net = build_network(meta["network"]["arch"], meta["network"]["config"])
         diffusion = GaussianDiffusion(net, DiffusionConfig(**meta["diffusion"]))
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:
         raise CheckpointError(f"{meta_path}: invalid model description ({e})") from None
     expected = diffusion.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -247,7 +254,11 @@ def load_checkpoint(path: Path, *, device: torch.device | str = "cpu", verify_sh
         )
     for k, v in tensors.items():
         if v.shape != expected[k].shape:
-            raise CheckpointError(f"{weights_path}: tensor {k} has shape {tuple(v.shape)}, the network needs {tuple(expected[k].shape)}")
+            raise CheckpointError(f"{weights_path}: tensor {k} has shape {tuple(v.shape)}, "
+                                  f"the network needs {tuple(expected[k].shape)}")
+        if v.is_floating_point() != expected[k].is_floating_point():
+            raise CheckpointError(
+                f"{weights_path}: tensor {k} has dtype {v.dtype}, the network needs {expected[k].dtype}")
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"{weights_path}: tensor {k} holds NaN or infinite values")
     diffusion.load_state_dict(tensors, strict=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .checkpoint import atomic_write_bytes
+from .atomic import atomic_write_bytes
 
 
 def scatter_png(path: Path, *point_sets: np.ndarray, title: str = "", size: int = 480,

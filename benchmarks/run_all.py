@@ -1,0 +1,98 @@
+"""Run every benchmark part in one go, print all tables, and write an index of the results.
+
+    python -m benchmarks.run_all                      # the full suite (about 30-45 minutes on 2 cores)
+    python -m benchmarks.run_all --quick --model runs/photo-rgb
+
+Parts run one after another in this process, each on its own seeded inputs (see each part's
+docstring). A part that fails is reported and the others still run; the exit code is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from . import denoise, inpaint, likelihood, speed
+from .common import DEFAULT_MODEL, QUICK_DIR, RESULTS_DIR, environment, environment_line
+
+PARTS: dict[str, Callable[[list[str] | None], int]] = {
+    "denoise": denoise.main, "inpaint": inpaint.main, "likelihood": likelihood.main, "speed": speed.main,
+}
+
+
+def check_model(name: str) -> str | None:
+    """None if the model loads by name or path, else why not."""
+    from dpm_desktop.core.checkpoint import CheckpointError, read_metadata
+    from dpm_desktop.core.registry import resolve_model
+
+    try:
+        read_metadata(resolve_model(name))
+    except CheckpointError as e:
+        return str(e)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"photo model for denoise, inpaint and speed (default {DEFAULT_MODEL})")
+    p.add_argument("--likelihood-model", action="append", metavar="MODEL",
+                   help="model for the likelihood part; repeat for several (default: every bundled model)")
+    p.add_argument("--parts", nargs="+", choices=list(PARTS), default=list(PARTS),
+                   help="parts to run (default all)")
+    p.add_argument("--quick", action="store_true",
+                   help="development run: crops, one noise level, fewer images")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads (default: torch's default, one per physical core)")
+    p.add_argument("--out", type=Path,
+                   help="results folder (default benchmarks/results, or benchmarks/out/quick)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    if {"denoise", "inpaint", "speed"} & set(args.parts) and (why := check_model(args.model)):
+        p.error(f"{why}\nPass --model NAME_OR_FOLDER (a training run folder such as runs/photo-rgb works).")
+    common = ["--seed", str(args.seed), *(["--quick"] if args.quick else []),
+              *(["--threads", str(args.threads)] if args.threads else []),
+              *(["--out", str(args.out)] if args.out else [])]
+    out = args.out or (QUICK_DIR if args.quick else RESULTS_DIR)
+    t0 = time.perf_counter()
+    failed, durations = [], {}
+    for name in args.parts:
+        part_args = [*common]
+        if name == "likelihood":
+            for m in args.likelihood_model or []:
+                part_args += ["--model", m]
+        else:
+            part_args += ["--model", args.model]
+        print(f"\n=== {name}: python -m benchmarks.{name} {' '.join(part_args)}", flush=True)
+        start = time.perf_counter()
+        try:
+            PARTS[name](part_args)
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+        durations[name] = time.perf_counter() - start
+    total = time.perf_counter() - t0
+
+    env = environment()
+    lines = ["# DPM Desktop benchmarks", "", environment_line(env), "",
+             f"Total time {total / 60:.1f} min: "
+             + ", ".join(f"{k} {v / 60:.1f} min" for k, v in durations.items())
+             + ("." if not failed else f". FAILED: {', '.join(failed)}."), ""]
+    for name in args.parts:
+        md = out / f"{name}.md"
+        if name not in failed and md.exists():
+            lines += [md.read_text(), ""]
+    summary = out / "README.md"
+    summary.write_text("\n".join(lines))
+    print("\n\n" + "\n".join(lines), flush=True)
+    print(f"all tables: {summary}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -31,7 +31,7 @@ DATA_DEFAULTS: dict[str, dict[str, Any]] = {
                               "scales": 1}},
     # Dead leaves: the paper's multi-scale conv network, T = 1000, trained on the bound.
     "deadleaves": {"arch": "paper", "T": 1000, "schedule": "paper", "step1_beta": 1e-3, "objective": "bound",
-                   "learn_betas": True, "t_sampling": "importance", "amp": "off", "amp": "off", "t_sampling": "importance",
+                   "learn_betas": True, "t_sampling": "importance", "amp": "off",
                    "parameterisation": "paper", "batch": 32, "lr": 1e-3, "patch": 64, "steps": 20000},
     # Photos: the modern parameterisation.
     "folder": {"arch": "unet", "T": 1000, "schedule": "cosine", "step1_beta": 1e-3, "objective": "hybrid",

@@ -30,7 +30,7 @@ import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
 from .diffusion import Chain, GaussianDiffusion, ReverseStep
-from .imaging import ImageError, LoadedImage, load_image, to_gray
+from .imaging import LoadedImage, load_image, to_gray
 from .progress import NULL_REPORTER, Reporter
 from .registry import resolve_model
 from .sampling import repaint_states, run_chain
@@ -352,12 +352,79 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
     return m.astype(bool)
 
 
+def hole_radius(mask: np.ndarray) -> int:
+    """The largest distance (square metric, pixels) from a masked pixel to the nearest known one."""
+    if not mask.any():
+        return 0
+    if mask.all():
+        return max(mask.shape)
+    lo, hi = 0, max(mask.shape)
+    while lo < hi:  # smallest r whose dilation of the known pixels covers the mask
+        r = (lo + hi) // 2
+        if _dilate(~mask, r)[mask].all():
+            hi = r
+        else:
+            lo = r + 1
+    return lo
+
+
+def coarse_levels_for(radius: int, target: int = 8, max_levels: int = 3) -> int:
+    """Halvings needed so that the hole's radius is at most ``target`` px at the coarsest level."""
+    return int(min(max_levels, max(0, math.ceil(math.log2(max(radius, 1) / target)))))
+
+
+@dataclass
+class _Level:
+    factor: int
+    known: torch.Tensor  # 1 x C x h x w, model space
+    keep: torch.Tensor  # 1 x C x h x w bool: True where the pixel is known
+    active: torch.Tensor  # h x w bool: where the network must run
+    chain: Chain
+    states: list[int]
+
+    @property
+    def calls(self) -> int:
+        return sum(1 for a, b in zip(self.states, self.states[1:], strict=False) if b < a)
+
+
+def _levels(plane: np.ndarray, mask: np.ndarray, n_levels: int, ckpt: Checkpoint, dev: torch.device, *,
+            steps: int, jump: int, resample: int, context: int, refine_noise: float) -> list[_Level]:
+    """Coarsest first. The coarsest level runs the whole chain; finer ones start from the upsampled
+    fill noised to ``refine_noise`` (model units) and refine it (SDEdit-style), with the known
+    pixels clamped throughout."""
+    diffusion = ckpt.diffusion
+    full = _to_tensor(plane, ckpt, dev)
+    m = torch.from_numpy(mask.astype(np.float32))[None, None].to(dev)
+    out = []
+    for level in range(n_levels, -1, -1):
+        f = 2**level
+        size = (max(1, math.ceil(full.shape[-2] / f)), max(1, math.ceil(full.shape[-1] / f)))
+        known = full if f == 1 else torch.nn.functional.interpolate(full, size=size, mode="area")
+        m_l = m if f == 1 else torch.nn.functional.interpolate(m, size=size, mode="area")
+        hole = m_l[0, 0] > (0.5 if f == 1 else 0.0)  # coarse pixels partly in the hole count as unknown
+        keep = (~hole)[None, None].expand_as(known)
+        active = torch.from_numpy(_dilate(hole.cpu().numpy(), max(4, context // (2 * f)))).to(dev)
+        if level == n_levels:
+            chain = Chain(diffusion, spaced_timesteps(diffusion.T, steps))
+        else:
+            t_mid = diffusion.terms().step_for_noise(refine_noise)
+            chain = Chain(diffusion, spaced_timesteps(diffusion.T, max(4, steps // 2), t_max=t_mid))
+        states = repaint_states(len(chain), jump=jump, resample=resample)
+        out.append(_Level(f, known, keep, active, chain, states))
+    return out
+
+
 def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str | Path, *, steps: int = 50,
             resample: int = 1, jump: int = 5, candidates: int = 1, clamp: str = "repaint", seed: int = 0,
             model: str | Path | Checkpoint | None = None, device: str | torch.device = "auto",
-            context: int = 64, tile: int | None = None, overlap: int = 32,
+            context: int = 64, coarse_levels: int | None = None, refine_noise: float = 0.4,
+            tile: int | None = None, overlap: int = 32,
             reporter: Reporter = NULL_REPORTER, preview_every: int = 0) -> RestoreResult:
     """Fill the masked pixels; ``candidates`` independent fills are returned (the first is the result).
+
+    Large holes are filled coarse to fine: ``coarse_levels`` halvings (default: enough that the
+    hole's radius is at most 8 px at the coarsest level) give the network the context it needs;
+    each finer level refines the upsampled fill from noise level ``refine_noise``.
     ``preview_every``: as in :func:`denoise`."""
     if clamp not in CLAMP_MODES:
         raise RestoreError(f"unknown clamping {clamp!r}; choose repaint or paper")
@@ -370,35 +437,49 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
     ckpt = get_model(model, channels=img.channels, device=dev)
     px, back = _fit_channels(img.pixels, ckpt, notes)
     params = {"task": "inpaint", "steps": steps, "resample": resample, "jump": jump, "candidates": candidates,
-              "clamp": clamp, "seed": seed, **_model_params(ckpt), "context": context}
+              "clamp": clamp, "seed": seed, **_model_params(ckpt), "context": context, "refine_noise": refine_noise}
     if not m.any():
         notes.append("the mask is empty: nothing to fill")
         return RestoreResult(img.pixels.copy(), img.alpha, None, [img.pixels.copy()], params, notes, img.bit_depth, img.info)
-    # The region to compute: the mask's bounding box grown by the context margin.
+    radius = hole_radius(m)
+    n_levels = coarse_levels_for(radius) if coarse_levels is None else max(0, int(coarse_levels))
+    params["coarse_levels"] = n_levels
+    if n_levels:
+        notes.append(f"large hole (radius {radius} px): filled coarse to fine over {n_levels + 1} scales")
+    # The region to compute: the mask's bounding box grown by enough context for the coarsest level.
+    margin = max(context, 3 * radius)
     ys, xs = np.nonzero(m)
-    y0, y1 = max(0, ys.min() - context), min(img.height, ys.max() + 1 + context)
-    x0, x1 = max(0, xs.min() - context), min(img.width, xs.max() + 1 + context)
+    y0, y1 = max(0, ys.min() - margin), min(img.height, ys.max() + 1 + margin)
+    x0, x1 = max(0, xs.min() - margin), min(img.width, xs.max() + 1 + margin)
     crop, mcrop = px[y0:y1, x0:x1], m[y0:y1, x0:x1]
-    active = torch.from_numpy(_dilate(mcrop, context // 2)).to(dev)
     tile = tile or default_tile(dev)
     diffusion = ckpt.diffusion
-    chain = Chain(diffusion, spaced_timesteps(diffusion.T, steps))
-    states = repaint_states(len(chain), jump=jump, resample=resample)
     gen = torch.Generator().manual_seed(seed)
     planes = [crop[:, :, c:c + 1] for c in range(3)] if _per_channel(ckpt, crop) else [crop]
     fills: list[list[np.ndarray]] = [[] for _ in range(candidates)]
-    calls = sum(1 for a, b in zip(states, states[1:], strict=False) if b < a)
-    job, n_jobs = 0, len(planes) * candidates
+    job, calls_total = 0, 0
     for plane in planes:
-        known = _to_tensor(plane, ckpt, dev)
-        keep = ~torch.from_numpy(mcrop).to(dev)[None, None].expand_as(known)
-        cond = ClampCondition(known, keep, clamp)
+        levels = _levels(plane, mcrop, n_levels, ckpt, dev, steps=steps, jump=jump, resample=resample,
+                         context=context, refine_noise=refine_noise)
+        calls = sum(lv.calls for lv in levels)
+        calls_total = calls
         for k in range(candidates):
-            x = torch.randn(known.shape, generator=gen).to(dev)
-            sub = reporter.sub(job * calls, n_jobs * calls)
-            with tiled(diffusion, tile, overlap, active, check=reporter.check), _autocast(dev):
-                x = run_chain(chain, x, states=states, condition=cond, generator=gen, clip=ckpt.data_range,
-                              reporter=sub, preview=_previewer(ckpt, back), preview_every=preview_every)
+            x: torch.Tensor | None = None
+            done = 0
+            for lv in levels:
+                if x is None:
+                    x = torch.randn(lv.known.shape, generator=gen).to(dev)
+                else:  # upsample the coarser fill, keep the known pixels, noise to the chain's top
+                    up = torch.nn.functional.interpolate(x, size=lv.known.shape[-2:], mode="bilinear", align_corners=False)
+                    guess = torch.where(lv.keep, lv.known, up)
+                    ab = lv.chain.alpha_bar(len(lv.chain) - 1)
+                    x = math.sqrt(ab) * guess + math.sqrt(1 - ab) * torch.randn(guess.shape, generator=gen).to(dev)
+                sub = reporter.sub((job * calls + done), len(planes) * candidates * calls)
+                cond = ClampCondition(lv.known, lv.keep, clamp)
+                with tiled(diffusion, tile, overlap, lv.active, check=reporter.check), _autocast(dev):
+                    x = run_chain(lv.chain, x, states=lv.states, condition=cond, generator=gen, clip=ckpt.data_range,
+                                  reporter=sub, preview=_previewer(ckpt, back), preview_every=preview_every)
+                done += lv.calls
             fills[k].append(_to_array(x, ckpt))
             job += 1
     results = []
@@ -409,7 +490,7 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
         region[mcrop] = filled_crop[mcrop]  # only masked pixels change
         results.append(out)
     params["region"] = [int(x0), int(y0), int(x1), int(y1)]
-    params["network_calls_per_candidate"] = calls * len(planes)
+    params["network_calls_per_candidate"] = calls_total * len(planes)
     return RestoreResult(results[0], img.alpha, None, results, params, notes, img.bit_depth, img.info)
 
 

@@ -1,0 +1,92 @@
+"""Copy a training run's newest checkpoint into models/NAME with its model card.
+
+    python scripts/publish_model.py runs/photo-rgb photo-rgb \
+        --description "General photo model (colour)" --manifest data/photos/MANIFEST.json \
+        --command "dpm train ..." --metrics benchmarks/results/photo-rgb.json
+
+The card (models/NAME/README.md) and the metadata (models/NAME/model.json) record the data and
+its licences, the exact command, steps, wall time, device and the measured metrics. The weights
+are copied unchanged, so the sha256 in the metadata still holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from dpm_desktop.core.checkpoint import META_NAME, WEIGHTS_NAME, atomic_write_json, load_checkpoint
+
+
+def card_markdown(meta: dict[str, Any]) -> str:
+    tr, data, metrics = meta.get("training", {}), meta.get("data", {}), meta.get("metrics", {})
+    net = meta["network"]
+    lines = [f"# {meta['name']}", "", meta.get("description", ""), "",
+             "| | |", "|---|---|",
+             f"| network | {net['arch']} `{json.dumps(net['config'])}` |",
+             f"| diffusion | `{json.dumps(meta['diffusion'])}` |",
+             f"| data | {data.get('kind')}, {data.get('channels')} channel(s), patches of {data.get('patch_size')} px |",
+             f"| training | {tr.get('steps')} steps, {tr.get('wall_time_s')} s on {tr.get('device')} "
+             f"(amp {tr.get('amp')}, torch {tr.get('torch')}) |",
+             f"| sha256 | `{meta.get('sha256')}` |", ""]
+    if tr.get("command"):
+        lines += ["## Command", "", "```sh", *tr["command"], "```", ""]
+    if tr.get("history_note"):
+        lines += [tr["history_note"], ""]
+    src = data.get("sources")
+    if src:
+        lines += ["## Training data", "", f"{src['count']} files; rebuild with `{src['rebuild']}`.", "",
+                  "| package | files | licence |", "|---|---|---|"]
+        lines += [f"| {p} | {n} | {lic} |" for p, n, lic in src["packages"]]
+        lines.append("")
+    if metrics:
+        lines += ["## Measured", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in metrics.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", help="training run folder (or checkpoint folder)")
+    ap.add_argument("name")
+    ap.add_argument("--description", required=True)
+    ap.add_argument("--manifest", help="MANIFEST.json of the training folder (licences)")
+    ap.add_argument("--rebuild", help="command that rebuilds the training folder")
+    ap.add_argument("--command", action="append", default=[], help="exact training command(s), in order")
+    ap.add_argument("--metrics", help="JSON file of measured metrics to record")
+    ap.add_argument("--note", help="a paragraph on how the checkpoint was produced (resumes, fine-tuning)")
+    ap.add_argument("--models-dir", default="models")
+    args = ap.parse_args()
+
+    ckpt = load_checkpoint(Path(args.run))
+    meta = {k: v for k, v in ckpt.meta.items() if not k.startswith("_")}
+    meta["name"], meta["description"] = args.name, args.description
+    tr = meta.setdefault("training", {})
+    if args.command:
+        tr["command"] = args.command
+    if args.note:
+        tr["history_note"] = args.note
+    if args.manifest:
+        manifest = json.loads(Path(args.manifest).read_text())
+        counts = Counter(f["package"] for f in manifest["files"])
+        lic = {f["package"]: f["licence"] for f in manifest["files"]}
+        meta["data"]["sources"] = {"count": len(manifest["files"]), "rebuild": args.rebuild or "",
+                                   "packages": [[p, n, lic[p]] for p, n in sorted(counts.items())]}
+        meta["data"]["summary"]["source"] = args.rebuild or meta["data"]["summary"].get("source")
+    if args.metrics:
+        meta["metrics"] = {**meta.get("metrics", {}), **json.loads(Path(args.metrics).read_text())}
+    dest = Path(args.models_dir) / args.name
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ckpt.meta["_paths"]["weights"], dest / WEIGHTS_NAME)
+    atomic_write_json(dest / META_NAME, meta)
+    (dest / "README.md").write_text(card_markdown(meta) + "\n")
+    load_checkpoint(dest)  # must load and validate as shipped
+    print(f"published {dest}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Observable application state: QObjects and plain data, no widgets."""

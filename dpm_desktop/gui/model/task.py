@@ -1,0 +1,87 @@
+"""What to run: the task panel's choices as plain data, turned into engine keyword arguments."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+DENOISE_MODES = {
+    "mean": "Fast — one step (posterior mean)",
+    "sample": "Sampled — average of N chains, with uncertainty",
+    "paper": "Paper — likelihood-guided chains (2015)",
+}
+TASKS = ("denoise", "inpaint")
+
+
+@dataclass(frozen=True)
+class TaskParams:
+    task: str = "inpaint"
+    model: str | None = None  # a model name from the catalogue; None = the default for the image
+    device: str = "auto"
+    # denoise
+    sigma_auto: bool = True
+    sigma: float = 25.0  # 0-255 scale, used when sigma_auto is off
+    mode: str = "mean"
+    samples: int = 4
+    denoise_steps: int = 20
+    mask_only: bool = False
+    # inpaint
+    steps: int = 50
+    resample: int = 1
+    jump: int = 5
+    candidates: int = 1
+    seed: int = 0
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``core.restore.denoise`` / ``inpaint`` (without image and mask)."""
+        common = {"model": self.model, "device": self.device}
+        if self.task == "denoise":
+            return {**common, "sigma": "auto" if self.sigma_auto else float(self.sigma), "mode": self.mode,
+                    "samples": self.samples if self.mode != "mean" else 1,
+                    "steps": self.denoise_steps if self.mode != "mean" else None, "seed": self.seed}
+        return {**common, "steps": self.steps, "resample": self.resample, "jump": self.jump,
+                "candidates": self.candidates, "seed": self.seed}
+
+    def chain_steps(self) -> int:
+        """Roughly how many steps the chain shows, to space the live previews."""
+        if self.task == "denoise":
+            return 0 if self.mode == "mean" else self.denoise_steps
+        return self.steps * self.resample
+
+    def summary(self) -> str:
+        if self.task == "denoise":
+            sigma = "auto σ" if self.sigma_auto else f"σ {self.sigma:g}"
+            extra = "" if self.mode == "mean" else f", {self.samples}×{self.denoise_steps} steps"
+            return f"Denoise ({self.mode}, {sigma}{extra})"
+        cand = f", {self.candidates} candidates" if self.candidates > 1 else ""
+        res = f", resample {self.resample}" if self.resample > 1 else ""
+        return f"Inpaint ({self.steps} steps{res}{cand}, seed {self.seed})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskParams:
+        """Tolerant of old or hand-edited settings: unknown keys dropped, bad values ignored."""
+        out = cls()
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value, default = data[f.name], getattr(out, f.name)
+            try:
+                if isinstance(default, bool):
+                    value = value in (True, "true", "True", 1, "1")
+                elif isinstance(default, int):
+                    value = int(value)
+                elif isinstance(default, float):
+                    value = float(value)
+                elif value is not None:
+                    value = str(value)
+            except (TypeError, ValueError):
+                continue
+            out = replace(out, **{f.name: value})
+        if out.task not in TASKS:
+            out = replace(out, task="inpaint")
+        if out.mode not in DENOISE_MODES:
+            out = replace(out, mode="mean")
+        return out

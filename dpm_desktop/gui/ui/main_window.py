@@ -1,0 +1,681 @@
+"""The main window: wires the document, the canvas, the docks and the job runners together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressDialog,
+    QToolBar,
+    QWidget,
+)
+
+from dpm_desktop.core.imaging import IMAGE_EXTENSIONS
+
+from ..model.catalogue import ModelCatalogue, resolved_device_label
+from ..model.document import Document
+from ..model.result import PendingResult
+from ..model.settings import AppSettings
+from ..workers.batch import BatchPlan, BatchReport, list_images, run_batch
+from ..workers.errors import describe
+from ..workers.jobs import JobInput, run_job
+from ..workers.loader import OpenedImage, noise_estimate, open_image
+from ..workers.runner import JobRunner, StepInfo
+from .actions import build_actions, shortcut_table
+from .canvas import Canvas, Tool, ViewMode
+from .dialogs import BatchDialog, SaveDialog
+from .mask_panel import MaskPanel
+from .result_panel import ResultPanel
+from .task_panel import TaskPanel, format_eta
+
+APP_NAME = "DPM Desktop"
+IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ");;All files (*)"
+TOOLS = {"tool_brush": Tool.BRUSH, "tool_eraser": Tool.ERASER, "tool_rect": Tool.RECT,
+         "tool_lasso": Tool.LASSO, "tool_pan": Tool.PAN}
+
+
+class MainWindow(QMainWindow):
+    opened = Signal(Path)  # an image finished opening
+    openFailed = Signal(Path)
+
+    def __init__(self, settings: AppSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or AppSettings()
+        self.doc = Document(self)
+        self.catalogue = ModelCatalogue(self)
+        self.runner = JobRunner(self)  # restorations
+        self.batch_runner = JobRunner(self)
+        self.loader = JobRunner(self)  # opening images
+        self.estimator = JobRunner(self)  # their noise level
+        self._pending_mask: Path | None = None  # a mask to load once the image is open (command line)
+        self.sigma_estimate: float | None = None
+        self.last_error: str | None = None  # the last message shown to the user (tests read it)
+        self._progress_dialog: QProgressDialog | None = None
+        self._last_quality, self._last_sidecar = 95, False  # Save reuses what Save As chose
+        self.last_batch_report: BatchReport | None = None
+
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.setDockNestingEnabled(True)
+        self.actions_ = build_actions(self)
+        self.canvas = Canvas(self.doc, self)
+        self.setCentralWidget(self.canvas)
+        self.task_panel = TaskPanel(self.catalogue, self.actions_)
+        self.mask_panel = MaskPanel(self.canvas, self.actions_, self.settings)
+        self.result_panel = ResultPanel(self.doc, self.canvas, self.actions_)
+        self._build_docks()
+        self._build_menus()
+        self._build_toolbars()
+        self._build_status()
+        self._connect()
+        self.task_panel.set_params(self.settings.task)
+        self._restore_layout()
+        self._update_state()
+
+    # construction ----------------------------------------------------------------------------
+    def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable |
+                         QDockWidget.DockWidgetFeature.DockWidgetFloatable |
+                         QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.restore_dock = self._dock("Restore", "restore_dock", self.task_panel)
+        self.mask_dock = self._dock("Mask", "mask_dock", self.mask_panel)
+        self.result_dock = self._dock("Result", "result_dock", self.result_panel)
+        # Masking and judging a result happen at different moments: one tab each saves height.
+        self.tabifyDockWidget(self.mask_dock, self.result_dock)
+        self.mask_dock.raise_()
+        self.resizeDocks([self.restore_dock], [360], Qt.Orientation.Horizontal)
+
+    def _build_menus(self) -> None:
+        a, mb = self.actions_, self.menuBar()
+        file = mb.addMenu("&File")
+        file.addAction(a["open"])
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file.addMenu(self.recent_menu)
+        file.addSeparator()
+        for k in ("save", "save_as", "export_mask"):
+            file.addAction(a[k])
+        file.addSeparator()
+        file.addAction(a["batch"])
+        file.addAction(a["import_model"])
+        file.addSeparator()
+        file.addAction(a["quit"])
+        edit = mb.addMenu("&Edit")
+        for k in ("undo", "redo", None, "apply", "discard"):
+            edit.addSeparator() if k is None else edit.addAction(a[k])
+        mask = mb.addMenu("&Mask")
+        for k in ("tool_brush", "tool_eraser", "tool_rect", "tool_lasso", "tool_pan", None, "brush_smaller",
+                  "brush_bigger", "brush_softer", "brush_harder", None, "mask_clear", "mask_invert", "mask_grow",
+                  "mask_shrink", None, "mask_load", "mask_export", None, "show_mask"):
+            mask.addSeparator() if k is None else mask.addAction(a[k])
+        view = mb.addMenu("&View")
+        for k in ("zoom_in", "zoom_out", "zoom_fit", "zoom_100", None, "view_split", "view_toggle", "uncertainty"):
+            view.addSeparator() if k is None else view.addAction(a[k])
+        view.addSeparator()
+        for dock in (self.restore_dock, self.mask_dock, self.result_dock):
+            view.addAction(dock.toggleViewAction())
+        run = mb.addMenu("&Run")
+        run.addAction(a["run"])
+        run.addAction(a["cancel"])
+        helpm = mb.addMenu("&Help")
+        helpm.addAction(a["shortcuts"])
+        helpm.addAction(a["about"])
+
+    def _build_toolbars(self) -> None:
+        a = self.actions_
+        main = QToolBar("Main", self)
+        main.setObjectName("main_toolbar")
+        main.setMovable(False)
+        for k in ("open", "save", None, "undo", "redo", None, "zoom_fit", "zoom_100", None, "show_mask",
+                  "view_split", None, "run", "cancel", None, "batch"):
+            main.addSeparator() if k is None else main.addAction(a[k])
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, main)
+        tools = QToolBar("Tools", self)
+        tools.setObjectName("tools_toolbar")
+        tools.setMovable(False)
+        group = QActionGroup(self)
+        for k in TOOLS:
+            group.addAction(a[k])
+            tools.addAction(a[k])
+        a["tool_brush"].setChecked(True)
+        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, tools)
+
+    def _build_status(self) -> None:
+        sb = self.statusBar()
+        self.size_label, self.zoom_label, self.pos_label = QLabel(), QLabel(), QLabel()
+        self.model_label, self.device_label = QLabel(), QLabel()
+        for w in (self.pos_label, self.size_label, self.zoom_label, self.model_label, self.device_label):
+            sb.addPermanentWidget(w)
+
+    def _connect(self) -> None:
+        a = self.actions_
+        a["open"].triggered.connect(lambda: self.open_dialog())
+        a["save"].triggered.connect(self.save)
+        a["save_as"].triggered.connect(lambda: self.save_as())
+        a["export_mask"].triggered.connect(lambda: self.export_mask())
+        a["mask_export"].triggered.connect(lambda: self.export_mask())
+        a["mask_load"].triggered.connect(lambda: self.load_mask())
+        a["batch"].triggered.connect(lambda: self.batch())
+        a["import_model"].triggered.connect(lambda: self.import_model())
+        a["quit"].triggered.connect(self.close)
+        a["undo"].triggered.connect(self.doc.undo_stack.undo)
+        a["redo"].triggered.connect(self.doc.undo_stack.redo)
+        for key, tool in TOOLS.items():
+            a[key].triggered.connect(lambda _=False, t=tool: self._set_tool(t))
+        a["brush_smaller"].triggered.connect(lambda: self.canvas.set_brush_size(round(self.canvas.brush_size / 1.2)))
+        a["brush_bigger"].triggered.connect(
+            lambda: self.canvas.set_brush_size(max(self.canvas.brush_size + 1, round(self.canvas.brush_size * 1.2))))
+        a["brush_softer"].triggered.connect(lambda: self._set_hardness(self.canvas.hardness - 0.1))
+        a["brush_harder"].triggered.connect(lambda: self._set_hardness(self.canvas.hardness + 0.1))
+        a["mask_clear"].triggered.connect(lambda: self._mask_op(self.doc.clear_mask))
+        a["mask_invert"].triggered.connect(lambda: self._mask_op(self.doc.invert_mask))
+        a["mask_grow"].triggered.connect(lambda: self._mask_op(self.doc.grow_mask, self.mask_panel.radius.value()))
+        a["mask_shrink"].triggered.connect(
+            lambda: self._mask_op(self.doc.shrink_mask, self.mask_panel.radius.value()))
+        a["show_mask"].toggled.connect(self.canvas.set_mask_visible)
+        self.canvas.maskVisibilityChanged.connect(a["show_mask"].setChecked)
+        a["show_mask"].setChecked(self.canvas.show_mask)
+        a["zoom_in"].triggered.connect(lambda: self.canvas.zoom_by(1.25))
+        a["zoom_out"].triggered.connect(lambda: self.canvas.zoom_by(0.8))
+        a["zoom_fit"].triggered.connect(self.canvas.fit)
+        a["zoom_100"].triggered.connect(self.canvas.actual_size)
+        a["view_split"].triggered.connect(lambda: self.canvas.set_view_mode(ViewMode.SPLIT))
+        a["view_toggle"].triggered.connect(self.canvas.toggle_before_after)
+        a["uncertainty"].toggled.connect(self.result_panel.uncertainty.setChecked)
+        self.result_panel.uncertainty.toggled.connect(a["uncertainty"].setChecked)
+        a["run"].triggered.connect(self.run_task)
+        a["cancel"].triggered.connect(self.cancel_run)
+        a["apply"].triggered.connect(self.apply_result)
+        a["discard"].triggered.connect(self.doc.discard_result)
+        a["shortcuts"].triggered.connect(self._show_shortcuts)
+        a["about"].triggered.connect(self._show_about)
+
+        self.task_panel.runRequested.connect(self.run_task)
+        self.task_panel.cancelRequested.connect(self.cancel_run)
+        self.task_panel.paramsChanged.connect(self._update_state)
+        self.runner.progress.connect(self._on_progress)
+        self.runner.preview.connect(self.task_panel.show_preview)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.cancelled.connect(self._on_cancelled)
+        self.runner.runningChanged.connect(self._on_running)
+        self.batch_runner.progress.connect(self._on_batch_progress)
+        self.batch_runner.finished.connect(self._on_batch_finished)
+        self.batch_runner.failed.connect(self._on_failed)
+        self.batch_runner.cancelled.connect(self._on_batch_cancelled)
+        self.batch_runner.runningChanged.connect(self._on_batch_running)
+        self.loader.finished.connect(self._on_loader_finished)
+        self.loader.failed.connect(self._on_loader_failed)
+        self.estimator.finished.connect(self._on_estimate)
+        self.estimator.runningChanged.connect(self._on_estimator_running)
+
+        self.doc.imageChanged.connect(self._update_state)
+        self.doc.resultChanged.connect(self._on_result_changed)
+        self.doc.pathChanged.connect(self._update_title)
+        self.doc.undo_stack.cleanChanged.connect(self._update_title)
+        self.doc.undo_stack.canUndoChanged.connect(a["undo"].setEnabled)
+        self.doc.undo_stack.canRedoChanged.connect(a["redo"].setEnabled)
+        self.doc.undo_stack.undoTextChanged.connect(self._on_undo_text)
+        self.doc.undo_stack.redoTextChanged.connect(self._on_redo_text)
+        self.canvas.zoomChanged.connect(self._on_zoom)
+        self.canvas.cursorMoved.connect(self._on_cursor)
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.window_state()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1440, 900)
+        if state is not None:
+            self.restoreState(state)
+
+    # state -----------------------------------------------------------------------------------
+    def _on_undo_text(self, text: str) -> None:
+        self.actions_["undo"].setText(f"&Undo {text}".strip())
+
+    def _on_redo_text(self, text: str) -> None:
+        self.actions_["redo"].setText(f"&Redo {text}".strip())
+
+    def _on_zoom(self, zoom: float) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f}%")
+
+    def _update_title(self, *_: object) -> None:
+        name = self.doc.display_name if self.doc.has_image else ""
+        self.setWindowTitle(f"{name}[*] — {APP_NAME}" if name else APP_NAME)
+        self.setWindowModified(self.doc.is_modified)
+
+    def _update_state(self, *_: object) -> None:
+        a, has = self.actions_, self.doc.has_image
+        running = self.runner.is_running or self.batch_runner.is_running
+        for k in ("save", "save_as", "export_mask", "mask_export", "mask_load", "mask_clear", "mask_invert",
+                  "mask_grow", "mask_shrink", "zoom_in", "zoom_out", "zoom_fit", "zoom_100"):
+            a[k].setEnabled(has)
+        a["run"].setEnabled(has and not running and self.task_panel.has_model())
+        a["cancel"].setEnabled(self.runner.is_running)
+        a["batch"].setEnabled(not running and self.task_panel.has_model())
+        has_result = self.doc.result is not None
+        for k in ("apply", "discard", "view_split", "view_toggle"):
+            a[k].setEnabled(has_result)
+        a["uncertainty"].setEnabled(has_result and self.doc.result.uncertainty is not None)
+        a["undo"].setEnabled(self.doc.undo_stack.canUndo())
+        a["redo"].setEnabled(self.doc.undo_stack.canRedo())
+        if not self.task_panel.has_model():
+            self.task_panel.set_run_enabled(False, "No model installed: import a checkpoint first")
+        elif not has:
+            self.task_panel.set_run_enabled(False, "Open a photo first")
+        else:
+            self.task_panel.set_run_enabled(not running)
+        p = self.task_panel.params()
+        self.model_label.setText(f"Model: {p.model or 'none installed'}")
+        self.device_label.setText(f"Device: {resolved_device_label(p.device)}")
+        if has:
+            depth = f"{self.doc.bit_depth}-bit"
+            kind = "gray" if self.doc.channels == 1 else "RGB"
+            mp = self.doc.width * self.doc.height / 1e6
+            self.size_label.setText(f"{self.doc.width} × {self.doc.height} px · {mp:.1f} MP · {kind} {depth}")
+            self.zoom_label.setText(f"{self.canvas.zoom * 100:.0f}%")
+        else:
+            self.size_label.setText("No image")
+            self.zoom_label.setText("")
+        self._update_title()
+
+    def _on_cursor(self, pos: QPoint | None) -> None:
+        self.pos_label.setText("" if pos is None else f"x {pos.x()}  y {pos.y()}")
+
+    def _set_tool(self, tool: Tool) -> None:
+        self.canvas.set_tool(tool)
+        if tool != Tool.PAN:
+            self.mask_dock.raise_()
+
+    def _set_hardness(self, value: float) -> None:
+        self.canvas.set_hardness(value)
+        self.mask_panel.hardness.setValue(round(self.canvas.hardness * 100))
+
+    def _on_result_changed(self) -> None:
+        if self.doc.result is None:
+            self.canvas.set_uncertainty_visible(self.result_panel.uncertainty.isChecked())
+        self._update_state()
+
+    # messages --------------------------------------------------------------------------------
+    def show_error(self, title: str, message: str, details: str = "") -> None:
+        """A clear, non-blocking message; the document is never touched by a failure."""
+        self.last_error = message
+        self.statusBar().showMessage(message, 10_000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.open()
+
+    def ask_unsaved(self) -> str:
+        """'save', 'discard' or 'cancel' when the document has unsaved changes."""
+        if not self.doc.is_modified:
+            return "discard"
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
+                          f"{self.doc.display_name} has changes that are not saved.", parent=self)
+        box.setStandardButtons(QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard |
+                               QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        return {QMessageBox.StandardButton.Save: "save",
+                QMessageBox.StandardButton.Discard: "discard"}.get(QMessageBox.StandardButton(answer), "cancel")
+
+    def _may_discard(self) -> bool:
+        choice = self.ask_unsaved()
+        if choice == "save":
+            return self.save()
+        return choice == "discard"
+
+    def _show_shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", shortcut_table(self.actions_))
+
+    def _show_about(self) -> None:
+        QMessageBox.about(self, f"About {APP_NAME}",
+                          f"<b>{APP_NAME}</b><br>Restore photos with diffusion probabilistic models "
+                          "(Sohl-Dickstein et al., 2015). Everything runs on this computer.")
+
+    # files -----------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a photo", self.settings.last_folder, IMAGE_FILTER)
+        if path:
+            self.open_path(Path(path))
+
+    def open_path(self, path: Path) -> bool:
+        """Start opening an image in the background (a 24-megapixel photo takes seconds to decode);
+        False if it cannot start. A file that cannot be read shows why and the current document
+        stays as it was."""
+        path = Path(path)
+        if self.loader.is_running:
+            self.statusBar().showMessage("Still opening the previous image…", 3000)
+            return False
+        if self.doc.has_image and not self._may_discard():
+            return False
+        self.loader.start(lambda reporter: open_image(path, reporter), context=path)
+        self.statusBar().showMessage(f"Opening {path.name}…")
+        self.canvas.set_busy(f"Opening {path.name}…")
+        return True
+
+    def _on_loader_finished(self, opened: OpenedImage) -> None:
+        if self.runner.is_running:
+            self.runner.cancel()  # its result belongs to the old image; the generation check drops it
+        self.doc.set_image(opened.path, opened.loaded, opened.image)
+        self.canvas.set_busy(None)
+        self.settings.last_folder = str(opened.path.parent)
+        self.settings.add_recent(opened.path)
+        self.sigma_estimate = None
+        self.task_panel.set_sigma_estimate(None)
+        self._estimate_noise()
+        note = f" ({'; '.join(self.doc.notes)})" if self.doc.notes else ""
+        self.statusBar().showMessage(f"Opened {opened.path.name}{note}", 5000)
+        self.canvas.setFocus()
+        self._update_state()
+        if self._pending_mask is not None:
+            mask, self._pending_mask = self._pending_mask, None
+            self.load_mask(mask)
+        self.opened.emit(opened.path)
+
+    def _on_loader_failed(self, message: str, details: str) -> None:
+        self.canvas.set_busy(None)
+        self._pending_mask = None
+        self.show_error("Cannot open the image", message, details)
+        self.openFailed.emit(self.loader.context)
+
+    def _estimate_noise(self) -> None:
+        """The noise level Denoise "auto" will use, shown beside it: seconds on a large photo, so
+        in the background; one estimate at a time, always for the newest image."""
+        if self.estimator.is_running or not self.doc.has_image:
+            return  # _on_estimate will start the one for the newest image
+        pixels, generation = self.doc.pixels, self.doc.generation
+        self.estimator.start(lambda reporter: noise_estimate(pixels, reporter), context=generation)
+
+    def _on_estimate(self, sigma: float | None) -> None:
+        if self.estimator.context == self.doc.generation:
+            self.sigma_estimate = sigma
+            self.task_panel.set_sigma_estimate(sigma)
+
+    def _on_estimator_running(self, running: bool) -> None:
+        if not running and self.estimator.context != self.doc.generation:
+            QTimer.singleShot(0, self._estimate_noise)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_files()
+        for p in recent:
+            act = self.recent_menu.addAction(Path(p).name)
+            act.setToolTip(p)
+            act.setStatusTip(p)
+            act.triggered.connect(lambda _=False, q=p: self._open_recent(q))
+        if not recent:
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+
+    def _open_recent(self, path: str) -> None:
+        if not Path(path).is_file():
+            self.settings.remove_recent(path)
+            self.show_error("Cannot open the image", f"{path} no longer exists.")
+            return
+        self.open_path(Path(path))
+
+    def save(self) -> bool:
+        """Save to the file chosen by an earlier Save As; the first save always asks, so the
+        original is never overwritten silently."""
+        if self.doc.save_path is None:
+            return self.save_as()
+        return self._write(self.doc.save_path, self._last_quality, self._last_sidecar)
+
+    def save_as(self) -> bool:
+        if not self.doc.has_image:
+            return False
+        dialog = SaveDialog(self, self.settings.last_folder, self.doc.path, self.doc.save_path)
+        if dialog.exec() != SaveDialog.DialogCode.Accepted:
+            return False
+        self._last_quality, self._last_sidecar = dialog.quality.value(), dialog.sidecar.isChecked()
+        return self._write(dialog.chosen_path(), self._last_quality, self._last_sidecar)
+
+    def _write(self, path: Path, quality: int, sidecar: bool) -> bool:
+        try:
+            notes = self.doc.save(path, quality=quality, sidecar=sidecar)
+        except Exception as e:
+            self.show_error("Cannot save", describe(e)[0])
+            return False
+        self.settings.last_folder = str(path.parent)
+        self.settings.add_recent(path)
+        self.statusBar().showMessage(f"Saved {path}" + (f" ({'; '.join(notes)})" if notes else ""), 8000)
+        return True
+
+    def export_mask(self, path: Path | None = None) -> bool:
+        if not self.doc.has_image:
+            return False
+        if path is None:
+            base = (self.doc.path.stem if self.doc.path else "image") + "_mask.png"
+            chosen, _ = QFileDialog.getSaveFileName(self, "Export mask", str(Path(self.settings.last_folder) / base),
+                                                    "PNG image (*.png)")
+            if not chosen:
+                return False
+            path = Path(chosen)
+        try:
+            self.doc.export_mask(path)
+        except Exception as e:
+            self.show_error("Cannot export the mask", describe(e)[0])
+            return False
+        self.statusBar().showMessage(f"Mask saved to {path}", 5000)
+        return True
+
+    def load_mask(self, path: Path | None = None) -> bool:
+        if not self.doc.has_image:
+            return False
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Load a mask (white = fill)", self.settings.last_folder,
+                                                    IMAGE_FILTER)
+            if not chosen:
+                return False
+            path = Path(chosen)
+        try:
+            self.doc.load_mask(path)
+        except Exception as e:
+            self.show_error("Cannot use this mask", describe(e)[0])
+            return False
+        self.canvas.set_mask_visible(True)
+        return True
+
+    def _mask_op(self, op, *args) -> None:
+        if self.doc.has_image:
+            op(*args)
+            self.canvas.set_mask_visible(True)
+
+    def import_model(self, path: Path | None = None) -> bool:
+        if path is None:
+            chosen, _ = QFileDialog.getOpenFileName(
+                self, "Import a checkpoint", self.settings.last_folder,
+                "DPM Desktop checkpoints (*.safetensors model.json);;All files (*)")
+            if not chosen:
+                return False
+            path = Path(chosen)
+        try:
+            entry = self.catalogue.import_checkpoint(path)
+        except Exception as e:
+            self.show_error("Cannot import this checkpoint", describe(e)[0])
+            return False
+        i = self.task_panel.model.findData(entry.name)
+        if i >= 0:
+            self.task_panel.model.setCurrentIndex(i)
+        self.statusBar().showMessage(f"Imported model {entry.name} into {entry.folder.parent}", 8000)
+        self._update_state()
+        return True
+
+    # drag and drop ---------------------------------------------------------------------------
+    @staticmethod
+    def _dropped_image(event: QDragEnterEvent | QDropEvent) -> Path | None:
+        if not event.mimeData().hasUrls():
+            return None
+        for url in event.mimeData().urls():
+            p = Path(url.toLocalFile())
+            if url.isLocalFile() and p.suffix.lower() in IMAGE_EXTENSIONS:
+                return p
+        return None
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._dropped_image(event) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        path = self._dropped_image(event)
+        if path is not None:
+            event.acceptProposedAction()
+            # Open after the drop returns, so the source application is not kept waiting.
+            QTimer.singleShot(0, lambda: self.open_path(path))
+
+    def open_later_with_mask(self, mask: Path) -> None:
+        """Load ``mask`` once the image being opened is there (the command line's --mask)."""
+        self._pending_mask = mask
+
+    # running ---------------------------------------------------------------------------------
+    def run_task(self) -> bool:
+        if self.runner.is_running or self.batch_runner.is_running:
+            return False
+        if not self.doc.has_image:
+            self.show_error("Nothing to restore", "Open a photo first.")
+            return False
+        if not self.task_panel.has_model():
+            self.show_error("No model", "No model is installed. Import a checkpoint (File ▸ Import checkpoint…).")
+            return False
+        params = self.task_panel.params()
+        coverage = self.doc.coverage()
+        if params.task == "inpaint" and not coverage.any():
+            self.show_error("Nothing to fill", "Paint a mask over the area to fill first (brush, rectangle or lasso).")
+            return False
+        job = JobInput(params, self.doc.pixels, coverage, self.doc.generation)
+        self.runner.start(lambda reporter: run_job(job, reporter), context=job)
+        self.statusBar().showMessage(f"Running {params.summary()}…")
+        return True
+
+    def cancel_run(self) -> None:
+        if self.runner.is_running:
+            self.runner.cancel()
+            self.task_panel.cancel_button.setEnabled(False)
+            self.task_panel.progress.setFormat("Cancelling…")
+
+    def _on_running(self, running: bool) -> None:
+        self.task_panel.set_running(running)
+        self._update_state()
+
+    def _on_progress(self, info: StepInfo) -> None:
+        self.task_panel.show_progress(info)
+
+    def _on_finished(self, result: PendingResult) -> None:
+        job = self.runner.context
+        if job is None or job.generation != self.doc.generation:
+            return  # computed for an image that is no longer open
+        self.doc.set_result(result)
+        self.canvas.set_view_mode(ViewMode.SPLIT)
+        self.result_dock.show()
+        self.result_dock.raise_()
+        self.task_panel.show_outcome(f"Done in {result.elapsed_s:.1f} s")
+        self.statusBar().showMessage("Result ready: compare, then Apply (Ctrl+Enter) or Discard", 8000)
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self.task_panel.show_outcome("Failed")
+        self.show_error("The restoration failed", message + "\n\nThe photo was not changed.", details)
+
+    def _on_cancelled(self) -> None:
+        self.task_panel.show_outcome("Cancelled")
+        self.statusBar().showMessage("Cancelled; the photo was not changed", 5000)
+
+    def apply_result(self) -> None:
+        if self.doc.result is not None:
+            self.doc.apply_result()
+            self.statusBar().showMessage("Result applied (Ctrl+Z to undo)", 5000)
+
+    # batch -----------------------------------------------------------------------------------
+    def batch(self) -> bool:
+        if self.runner.is_running or self.batch_runner.is_running or not self.task_panel.has_model():
+            return False
+        params = self.task_panel.params()
+        has_mask = self.doc.has_image and not self.doc.mask_is_empty()
+        folder = str(self.doc.path.parent) if self.doc.path else self.settings.last_folder
+        dialog = BatchDialog(self, folder, params, has_mask)
+        if dialog.exec() != BatchDialog.DialogCode.Accepted:
+            return False
+        inputs = list_images(Path(dialog.source.text()))
+        if not inputs:
+            self.show_error("Batch", f"No images in {dialog.source.text()}.")
+            return False
+        plan = BatchPlan(params, inputs, Path(dialog.dest.text()), dialog.fmt.currentData(),
+                         dialog.quality.value(), self.doc.coverage() if has_mask else None, dialog.sidecar.isChecked())
+        self._progress_dialog = QProgressDialog(f"Restoring {len(inputs)} photos…", "Cancel", 0, 1000, self)
+        self._progress_dialog.setWindowTitle("Batch")
+        self._progress_dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        self._progress_dialog.setMinimumDuration(0)
+        self._progress_dialog.setMinimumWidth(420)
+        self._progress_dialog.setAutoClose(False)
+        self._progress_dialog.setAutoReset(False)
+        self._progress_dialog.canceled.connect(self.batch_runner.cancel)
+        self._progress_dialog.show()
+        self.batch_runner.start(lambda reporter: run_batch(plan, reporter), context=plan)
+        return True
+
+    def _on_batch_progress(self, info: StepInfo) -> None:
+        d = self._progress_dialog
+        if d is not None:
+            d.setMaximum(max(1, info.total))
+            d.setValue(min(info.step, info.total))
+            d.setLabelText(f"{info.message}\n{format_eta(info.eta_s)}")
+
+    def _on_batch_running(self, running: bool) -> None:
+        if not running and self._progress_dialog is not None:
+            self._progress_dialog.close()
+            self._progress_dialog = None
+        self._update_state()
+
+    def _on_batch_cancelled(self) -> None:
+        self.statusBar().showMessage("Batch cancelled; results written so far are kept", 5000)
+
+    def _on_batch_finished(self, report: BatchReport) -> None:
+        done = len(report.written)
+        lines = [f"{done} written to {report.written[0].parent}" if done else "Nothing written."]
+        lines += [f"Failed: {p.name}: {why}" for p, why in report.failed]
+        lines += [f"Skipped: {p.name}: {why}" for p, why in report.skipped]
+        self.last_batch_report = report
+        self.statusBar().showMessage(lines[0], 10_000)
+        box = QMessageBox(QMessageBox.Icon.Information, "Batch finished", "\n".join(lines[:20]),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # closing ---------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.doc.has_image and self.doc.is_modified and not self._may_discard():
+            event.ignore()
+            return
+        self.statusBar().showMessage("Stopping…")
+        for runner in (self.runner, self.batch_runner, self.loader, self.estimator):
+            runner.shutdown()
+        self.save_settings()
+        # Qt deletes the document (a child) while destroying the window: its signals must not
+        # reach half-destroyed widgets.
+        self.doc.blockSignals(True)
+        self.doc.undo_stack.blockSignals(True)
+        event.accept()
+
+    def save_settings(self) -> None:
+        self.settings.task = self.task_panel.params()
+        self.mask_panel.save(self.settings)
+        self.settings.set_window_state(self.saveGeometry(), self.saveState())
+        self.settings.sync()
+
+
+def find_action(window: MainWindow, key: str) -> QAction:
+    return window.actions_[key]

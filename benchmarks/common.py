@@ -59,6 +59,7 @@ class Run:
     seed: int
     device: str
     env: dict[str, Any]
+    other_load: OtherLoad
 
 
 def start(args: argparse.Namespace) -> Run:
@@ -77,7 +78,7 @@ def start(args: argparse.Namespace) -> Run:
     out.mkdir(parents=True, exist_ok=True)
     figures = out if args.quick or args.out else DOCS_DIR
     figures.mkdir(parents=True, exist_ok=True)
-    return Run(args.quick, out, figures, args.seed, args.device, environment())
+    return Run(args.quick, out, figures, args.seed, args.device, environment(), OtherLoad())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -140,9 +141,53 @@ def environment_line(env: dict[str, Any]) -> str:
     omp = f", OMP_NUM_THREADS={env['OMP_NUM_THREADS']}" if env["OMP_NUM_THREADS"] else ""
     return (f"Machine: {env['cpu']}, {env['logical_cpus']} logical CPUs; "
             f"torch threads: {env['torch_threads']}{omp}; "
-            f"load average {env['load_average_at_start']} when the run started (other work on the machine "
-            f"slows every method alike); torch {env['versions']['torch']}; commit {env['git_commit']}; "
-            f"{env['date_utc']} UTC.")
+            f"load average {env['load_average_at_start']} when the run started; "
+            f"torch {env['versions']['torch']}; commit {env['git_commit']}; {env['date_utc']} UTC.")
+
+
+# ----------------------------------------------------------------------------------------------
+# Other load on the machine
+
+
+class OtherLoad:
+    """How much of the machine's CPU time other processes took while this one ran (Linux /proc/stat)."""
+
+    def __init__(self) -> None:
+        self.t0, self.busy0, self.own0 = time.monotonic(), _busy_cpu_seconds(), _own_cpu_seconds()
+
+    def share(self) -> float | None:
+        """Other processes' CPU seconds / (wall seconds x logical CPUs) since construction."""
+        busy = _busy_cpu_seconds()
+        if busy is None or self.busy0 is None:
+            return None
+        wall = time.monotonic() - self.t0
+        other = (busy - self.busy0) - (_own_cpu_seconds() - self.own0)
+        return max(0.0, other / (wall * (os.cpu_count() or 1)))
+
+
+def _busy_cpu_seconds() -> float | None:
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def load_line(share: float | None) -> str:
+    if share is None:
+        return ""
+    line = f"Other processes used {share:.0%} of the machine's CPU time during this part."
+    if share > 0.1:
+        line = (f"**{line} Wall-clock times are inflated and every method is slowed, unevenly: compare CPU "
+                "times, and rerun on an idle machine before quoting a time.**")
+    return line
 
 
 # ----------------------------------------------------------------------------------------------
@@ -248,9 +293,11 @@ class Report:
     records: list[dict[str, Any]] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     models: list[dict[str, Any]] = field(default_factory=list)  # describe_model() of each model used
+    load: str = ""  # the other-load line, set when the report is written
 
     def markdown(self) -> str:
-        parts = [f"## {self.title}", "", *[f"{h}  " for h in self.header], environment_line(self.run.env), ""]
+        parts = [f"## {self.title}", "", *[f"{h}  " for h in self.header], environment_line(self.run.env),
+                 self.load, ""]
         if self.run.quick:
             parts += ["**Quick run** (crops, fewer images and noise levels): for development, not for "
                       "quoting.", ""]
@@ -261,12 +308,14 @@ class Report:
         return "\n".join(parts)
 
     def write(self) -> Path:
+        share = self.run.other_load.share()
+        self.load = load_line(share)
         md = self.markdown()
         print("\n" + md, flush=True)
         path = self.run.out / f"{self.name}.md"
         path.write_text(md + "\n")
         data = {"part": self.name, "title": self.title, "quick": self.run.quick, "header": self.header,
-                "environment": self.run.env, "models": self.models,
+                "environment": self.run.env, "other_load_share": share, "models": self.models,
                 "tables": [t.as_dict() for t in self.tables],
                 "records": self.records, "figures": [_rel(f) for f in self.figures]}
         text = json.dumps(data, indent=1, default=_json_default)

@@ -47,6 +47,7 @@ SIGMAS = (15.0, 25.0, 50.0)
 SAMPLING_IMAGES = ("astronaut", "coffee", "chelsea", "retina", "camera")  # the subset for the slow modes
 SAMPLES, STEPS = 4, 20
 FIGURE_SIGMA = 25.0
+NOISY = "(noisy input)"
 
 # f(noisy, true sigma) -> (output, extra facts such as the sigma used or the uncertainty map)
 Denoiser = Callable[[np.ndarray, float], tuple[np.ndarray, dict[str, Any]]]
@@ -106,11 +107,12 @@ def cell(psnr: float, ssim: float) -> str:
 
 
 def summary_row(recs: list[dict[str, Any]], method: str, sigmas: tuple[float, ...]) -> list[Any]:
-    """method, mean PSNR / SSIM per sigma, mean wall and CPU seconds per image."""
+    """method, mean PSNR / SSIM per sigma, mean wall and CPU seconds per image (None where untimed)."""
     rs = [r for r in recs if r["method"] == method]
     by_sigma = [[r for r in rs if r["sigma"] == s] for s in sigmas]
-    return [method, *(cell(mean([r["psnr"] for r in b]), mean([r["ssim"] for r in b])) for b in by_sigma),
-            mean([r["wall_s"] for r in rs]), mean([r["cpu_s"] for r in rs])]
+    times = [mean([r[k] for r in rs]) if "wall_s" in rs[0] else None for k in ("wall_s", "cpu_s")]
+    scores = [cell(mean([r["psnr"] for r in b]), mean([r["ssim"] for r in b])) for b in by_sigma]
+    return [method, *scores, *times]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -135,11 +137,14 @@ def bench_full(run: Run, ckpt: Any, photos: list[Photo], sigmas: tuple[float, ..
                 recs.append(rec)
             recs.append({"table": "estimator", "image": p.name, "sigma": sigma,
                          "estimate": estimate_sigma(noisy)})
+            recs.append({"table": "input", "image": p.name, "sigma": sigma, "method": NOISY,
+                         "psnr": metrics.psnr(p.pixels, noisy), "ssim": metrics.ssim(p.pixels, noisy)})
             log(PART, f"sigma {sigma:g} {p.name}: " + ", ".join(
                 f"{r['method']} {r['psnr']:.2f} dB {r['wall_s']:.1f} s" for r in recs
                 if r.get("image") == p.name and r.get("sigma") == sigma and r["table"] == "full"))
             if sigma == FIGURE_SIGMA and p is photos[0]:
-                figure = [("noisy", noisy), *((n, res[n].output) for n in names), ("clean", p.pixels)]
+                shown = [n for n in names if n != "ours (auto sigma)"]
+                figure = [("noisy", noisy), *((n, res[n].output) for n in shown), ("clean", p.pixels)]
     for p in photos:
         recs.append({"table": "estimator", "image": p.name, "sigma": 0.0,
                      "estimate": estimate_sigma(p.pixels)})
@@ -148,6 +153,7 @@ def bench_full(run: Run, ckpt: Any, photos: list[Photo], sigmas: tuple[float, ..
 
     t = Table(f"Mean over {len(photos)} photos, PSNR (dB) / SSIM", ["method", *(f"σ={s:g}" for s in sigmas),
                                                                     "wall s/image", "CPU s/image"])
+    t.add(*summary_row([r for r in recs if r["table"] == "input"], NOISY, sigmas))
     for name in names:
         t.add(*summary_row(full, name, sigmas))
     ours_wall = mean([r["wall_s"] for r in full if r["method"] == "ours (mean)"])

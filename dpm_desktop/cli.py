@@ -56,6 +56,8 @@ def _device(name: str) -> Any:
 
 # ----------------------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
+    if not args.data and not args.resume:
+        raise CliError("--data is required (swissroll, deadleaves or a folder of images), except with --resume")
     if args.nproc and args.nproc > 1:
         return _launch_distributed(args)
     from .core.train import TrainConfig, Trainer
@@ -65,7 +67,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         key, _, val = item.partition("=")
         network[key] = json.loads(val) if val[:1] in "[{0123456789-tf" else val
     cfg = TrainConfig(
-        data=args.data, out=args.out, name=args.name or "", arch=args.arch, preset=args.preset, network=network,
+        data=args.data or "", out=args.out, name=args.name or "", arch=args.arch, preset=args.preset, network=network,
         channels=args.channels, patch=args.patch, steps=args.steps, minutes=args.minutes, batch=args.batch,
         lr=args.lr, objective=args.objective, parameterisation=args.parameterisation, schedule=args.schedule,
         T=args.T, learn_betas=args.learn_betas, t_sampling=args.t_sampling, seed=args.seed, device=args.device,
@@ -94,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _text_train_events(e: dict[str, Any]) -> None:
     ev = e["event"]
     if ev == "start":
-        print(f"training on {e['device']} ({e['params']:,} parameters, amp {e['amp']}), run folder {e['run_dir']}", flush=True)
+        print(f"training on {e['device']} ({e['params']:,} parameters, amp {e['amp']}), run folder {e['run_dir']}",
+              flush=True)
         for path, reason in e.get("skipped", [])[:20]:
             print(f"  skipped {path}: {reason}")
     elif ev == "step":
@@ -103,7 +106,8 @@ def _text_train_events(e: dict[str, Any]) -> None:
         print(f"step {e['step']}{total} loss {e['loss']:.4f} {e['images_per_s']:.1f} img/s{eta}", flush=True)
     elif ev == "val":
         extra = f" PSNR@25 {e['psnr25']:.2f} dB" if "psnr25" in e else ""
-        print(f"  validation at step {e['step']}: K {e['bits_per_px']:.3f} ± {e['bits_stderr']:.3f} bits/dim{extra}", flush=True)
+        print(f"  validation at step {e['step']}: K {e['bits_per_px']:.3f} ± {e['bits_stderr']:.3f} bits/dim{extra}",
+              flush=True)
     elif ev == "checkpoint":
         print(f"  checkpoint {e['path']}", flush=True)
     elif ev in ("resumed", "stopped"):
@@ -111,24 +115,42 @@ def _text_train_events(e: dict[str, Any]) -> None:
 
 
 def _launch_distributed(args: argparse.Namespace) -> int:
-    """Re-run this command under torchrun with N processes (DDP)."""
+    """Re-run this command under torchrun with N processes (DDP). torchrun runs in its own session;
+    SIGINT (Ctrl-C) or SIGTERM here creates the run's STOP file, and every rank stops after its
+    current step with a checkpoint. A second signal terminates torchrun."""
+    import signal
     import subprocess
 
-    argv = [a for a in sys.argv[1:]]
+    from .core.train import STOP_FILE
+
     cleaned, skip = [], False
-    for a in argv:
+    for a in args.argv:
         if skip:
             skip = False
-            continue
-        if a == "--nproc":
+        elif a == "--nproc":
             skip = True
-            continue
-        if a.startswith("--nproc="):
-            continue
-        cleaned.append(a)
+        elif not a.startswith("--nproc="):
+            cleaned.append(a)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
            "-m", "dpm_desktop.cli", *cleaned]
-    return subprocess.call(cmd)
+    stop = Path(args.out) / STOP_FILE
+    stop.unlink(missing_ok=True)
+    proc = subprocess.Popen(cmd, start_new_session=True)
+
+    def request_stop(_signum: int, _frame: Any) -> None:
+        if stop.exists():
+            proc.terminate()
+        else:
+            stop.parent.mkdir(parents=True, exist_ok=True)
+            stop.touch()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        stop.unlink(missing_ok=True)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -139,6 +161,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from .core.progress import Reporter
     from .core.sampling import sample
 
+    if args.n < 1:
+        raise CliError("-n must be at least 1")
     device = _device(args.device)
     ckpt = load_checkpoint(Path(args.checkpoint), device=device)
     kind = ckpt.meta["data"].get("kind", "image")
@@ -211,8 +235,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(res.as_dict()))
     else:
+        how = "all T terms" if res.all_terms else "unbiased estimate over t"
         print(f"K = {res.K_bits:.3f} ± {res.stderr_bits:.3f} {res.unit}  (K - L_null = {res.K_minus_L_null_bits:.3f}; "
-              f"L_null = {res.L_null_bits:.3f}; n = {res.n}; {'all T terms' if res.all_terms else 'unbiased estimate over t'})")
+              f"L_null = {res.L_null_bits:.3f}; n = {res.n}; {how})")
         if res.paper_K_bits is not None:
             print(f"paper (Table 1): K = {res.paper_K_bits} {res.unit}")
         if res.data_log_density_bits is not None:
@@ -234,7 +259,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  network        {net['arch']} ({params:,} parameters)")
     d = meta["diffusion"]
     print(f"  diffusion      T={d['T']} schedule={d['schedule']} parameterisation={d['parameterisation']}")
-    print(f"  data           {meta['data'].get('kind')} channels={meta['data']['channels']} patch={meta['data'].get('patch_size')}")
+    data = meta["data"]
+    print(f"  data           {data.get('kind')} channels={data['channels']} patch={data.get('patch_size')}")
     tr = meta.get("training", {})
     if tr:
         print(f"  training       {tr.get('steps')} steps, {tr.get('wall_time_s')} s on {tr.get('device')}")
@@ -273,10 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model", description="Train a diffusion model on the Swiss roll, "
                        "dead leaves, or a folder of images. Settings are saved in the run folder.")
-    t.add_argument("--data", required=True, help="swissroll, deadleaves, or a folder of images")
-    t.add_argument("--arch", choices=["paper", "unet"], help="network (default: paper for swissroll/deadleaves, unet for folders)")
+    t.add_argument("--data", help="swissroll, deadleaves, or a folder of images (not needed with --resume)")
+    t.add_argument("--arch", choices=["paper", "unet"],
+                   help="network (default: paper for swissroll/deadleaves, unet for folders)")
     t.add_argument("--preset", default="small", choices=["tiny", "small", "base"], help="network size (default small)")
-    t.add_argument("--network", action="append", metavar="KEY=VALUE", help="override one network setting, e.g. width=48")
+    t.add_argument("--network", action="append", metavar="KEY=VALUE",
+                   help="override one network setting, e.g. width=48")
     t.add_argument("--channels", type=int, default=3, choices=[1, 3], help="1 = grayscale, 3 = colour (folders)")
     t.add_argument("--patch", type=int, help="training crop size in pixels (default 64)")
     g = t.add_mutually_exclusive_group()
@@ -308,11 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init-from", help="fine-tune: start from this checkpoint's weights")
     t.add_argument("--checkpoint-every", type=int, default=500)
     t.add_argument("--val-every", type=int, default=500)
-    t.add_argument("--progress", default="text", choices=["text", "jsonl"], help="jsonl: one JSON object per event")
+    t.add_argument("--progress", default="text", choices=["text", "jsonl"],
+                   help="jsonl: one JSON object per line on stdout, events start, resumed, step, val, checkpoint, "
+                        "stopped, done and error")
     t.add_argument("--nproc", type=int, help="run N processes with DistributedDataParallel (torchrun)")
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sample", help="draw samples from a model", description="Ancestral sampling over all T steps or a respaced subset.")
+    s = sub.add_parser("sample", help="draw samples from a model",
+                       description="Ancestral sampling over all T steps or a respaced subset.")
     s.add_argument("checkpoint", help="model folder, model name, or training run folder")
     s.add_argument("-n", type=int, default=16, help="number of samples")
     s.add_argument("--steps", type=int, help="respaced chain length (default: all T steps)")
@@ -363,6 +394,7 @@ def _one_line(e: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if hasattr(args, "checkpoint") and args.command in ("sample", "eval", "info"):
         args.checkpoint = _resolve(args.checkpoint)
     try:

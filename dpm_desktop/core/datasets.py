@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .imaging import IMAGE_EXTENSIONS, ImageError, image_size, load_image, to_gray
+from .imaging import IMAGE_EXTENSIONS, ImageError, check_decodable, image_size, load_image, to_gray
 
 # ----------------------------------------------------------------------------------------------
 # Swiss roll
@@ -172,7 +172,9 @@ class FolderScan:
 
 
 def scan_folder(folder: Path, min_side: int) -> FolderScan:
-    """Find usable images recursively; unreadable or too-small files are listed with a reason."""
+    """Find usable images recursively; unreadable, truncated or too-small files are listed with a
+    reason. Every candidate is decoded once (JPEGs at 1/8 scale), so a broken file is found here
+    rather than in the middle of training."""
     folder = Path(folder)
     if not folder.exists():
         raise DatasetError(f"{folder}: no such folder")
@@ -187,13 +189,14 @@ def scan_folder(folder: Path, min_side: int) -> FolderScan:
             continue
         try:
             w, h = image_size(path)
+            if min(w, h) < min_side:
+                scan.skipped.append((path, f"too small ({w}x{h}; patches need {min_side} px)"))
+                continue
+            check_decodable(path)
             with Image.open(path) as im:
                 gray = im.mode in ("L", "I;16", "I", "1", "LA", "F")
         except ImageError as e:
             scan.skipped.append((path, str(e).split(": ", 1)[-1]))
-            continue
-        if min(w, h) < min_side:
-            scan.skipped.append((path, f"too small ({w}x{h}; patches need {min_side} px)"))
             continue
         scan.usable.append(path)
         scan.sizes[str(path)] = (w, h)

@@ -77,7 +77,7 @@ def _opened(path: Path) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image, or a format that cannot be read") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
-        raise ImageError(f"{path}: unreadable image ({_reason(e)})") from None
+        raise ImageError(f"{path}: unreadable or truncated image ({_reason(e)})") from None
     if img.width * img.height > MAX_PIXELS:
         img.close()
         raise _bomb(path)
@@ -246,6 +246,14 @@ _FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".ti
             ".bmp": "BMP"}
 
 
+def image_format(path: Path) -> str:
+    """The Pillow format an output path's extension asks for; :class:`ImageError` if none."""
+    fmt = _FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ImageError(f"{path}: unknown image extension; use one of {', '.join(sorted(_FORMATS))}")
+    return fmt
+
+
 def _encode(pixels: np.ndarray, alpha: np.ndarray | None, bit_depth: int, fmt: str, quality: int,
             info: dict[str, Any]) -> tuple[bytes, list[str]]:
     notes: list[str] = []
@@ -289,9 +297,7 @@ def save_image(path: Path, pixels: np.ndarray, *, alpha: np.ndarray | None = Non
     could not be kept (bit depth, alpha). Raises :class:`ImageError` on an unknown extension or a
     write failure (e.g. a full disk), leaving any existing file at ``path`` untouched."""
     path = Path(path)
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ImageError(f"{path}: unknown image extension; use one of {', '.join(sorted(_FORMATS))}")
+    fmt = image_format(path)
     if not overwrite and path.exists():
         raise ImageError(f"{path}: exists already (refusing to overwrite)")
     if not path.parent.is_dir():

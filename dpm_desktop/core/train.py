@@ -6,6 +6,19 @@ state folder is current) and ``state-NNNNNNN/`` folders, each a complete, loadab
 (EMA weights, ``model.safetensors`` + ``model.json``) plus ``train_state.safetensors`` /
 ``train_state.json`` (raw weights, optimizer, RNG, step). A state folder is written completely
 before ``latest.json`` points at it, so a crash or a full disk never loses the previous one.
+
+Events (``progress.jsonl``, and ``dpm train --progress jsonl`` on stdout), one JSON object each with
+``event`` and ``time``: ``start`` (settings, data summary, skipped files), ``resumed``, ``step``
+(every 20 steps: loss, lr, images/s, ETA), ``val`` (bound K, PSNR, preview), ``checkpoint``
+(path), ``stopped`` (SIGINT / SIGTERM: a checkpoint follows), ``done`` (path, metrics; with DDP
+the sha256 of every rank's final weights), and from the CLI ``error`` (message).
+
+SIGINT and SIGTERM stop the run after the current step, on every rank, and save a checkpoint.
+Under DDP the launcher (``dpm train --nproc N``) asks by creating the file ``STOP`` in the run folder,
+which every rank checks each step: torchrun's own signal handling would end the workers' processes
+with a traceback instead.
+``--resume`` continues a single-process run exactly (weights, EMA, optimizer, every random
+stream); under DDP, ranks other than 0 continue with fresh random streams seeded by the step.
 """
 
 from __future__ import annotations
@@ -41,6 +54,7 @@ from .networks import build_network
 from .presets import DATA_DEFAULTS, network_settings
 
 EventSink = Callable[[dict[str, Any]], None]
+STOP_FILE = "STOP"
 
 
 class TrainError(Exception):
@@ -268,6 +282,7 @@ def validate(diffusion: GaussianDiffusion, val: torch.Tensor, data: dict[str, An
              autocast: Callable[[], contextlib.AbstractContextManager]) -> dict[str, float]:
     """K in bits/px on unit-variance data (unbiased, 4 draws of t per patch) and, for images,
     one-step denoising PSNR at sigma 25/255."""
+    was_training = diffusion.training
     diffusion.eval()
     gen = torch.Generator().manual_seed(1234)
     x = val.to(device)
@@ -287,7 +302,7 @@ def validate(diffusion: GaussianDiffusion, val: torch.Tensor, data: dict[str, An
         lo, hi = sorted(((0 - data["offset"]) * data["scale"], (1 - data["offset"]) * data["scale"]))
         mse = ((den.float().clamp(lo, hi) - x) ** 2).mean() / data["scale"] ** 2
         out["psnr25"] = float(10 * torch.log10(1 / mse))
-    diffusion.train()
+    diffusion.train(was_training)
     return out
 
 
@@ -324,6 +339,7 @@ class Trainer:
         self.cfg = cfg.resolved()
         self.events = events or (lambda e: None)
         self.stop_requested = False
+        self.owns_process_group = False
 
     # -- events --------------------------------------------------------------------------------
     def emit(self, event: str, **fields: Any) -> None:
@@ -418,8 +434,17 @@ class Trainer:
             torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
         _set_rng_state(self.train_set, state["data_rng"])
         self.step = int(state["step"])
+        if self.rank > 0:  # the saved streams are rank 0's: other ranks must not replay them
+            self._reseed(1_000_003 * self.step + 7919 * self.rank)
         self.elapsed_before = float(state["elapsed_s"])
         self.history = state.get("history", [])
+
+    def _reseed(self, salt: int) -> None:
+        seed = self.cfg.seed + salt
+        torch.manual_seed(seed)
+        self.t_gen.manual_seed(seed + 1)
+        if getattr(self.train_set, "rng", None) is not None:
+            self.train_set.rng = np.random.default_rng(seed + 2)
 
     def elapsed(self) -> float:
         return self.elapsed_before + (time.monotonic() - self.t0)
@@ -436,6 +461,7 @@ class Trainer:
             backend = "nccl" if self.device.type == "cuda" else "gloo"
             if not dist.is_initialized():
                 dist.init_process_group(backend)
+                self.owns_process_group = True
             if self.device.type == "cuda":
                 self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
                 torch.cuda.set_device(self.device)
@@ -466,10 +492,11 @@ class Trainer:
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.model = DistributedDataParallel(self.raw_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.raw_model, device_ids=ids)
         self.optimizer = torch.optim.AdamW(self.raw_model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.t_gen = torch.Generator().manual_seed(cfg.seed + 17 * self.rank)
-        sig = (cfg.restoration_sigma[0] / 255 * self.data_desc["scale"], cfg.restoration_sigma[1] / 255 * self.data_desc["scale"])
+        sig = tuple(s / 255 * self.data_desc["scale"] for s in cfg.restoration_sigma)
         self.t_sampler = TimestepSampler(self.raw_model, cfg.t_sampling, sig, cfg.restoration_share)
         self.val_batch = self._val_batch()
         self.step, self.elapsed_before, self.history = 0, 0.0, []
@@ -492,7 +519,7 @@ class Trainer:
             self.emit("resumed", step=self.step, path=str(latest))
         else:
             if latest is not None:
-                raise TrainError(f"{self.run_dir} already holds a run (step {json.loads((self.run_dir / 'latest.json').read_text())['step']});"
+                raise TrainError(f"{self.run_dir} already holds a run (step {self._latest_step()});"
                                  " use --resume to continue it or choose another --out")
             if self.rank == 0:
                 atomic_write_json(self.run_dir / "settings.json", _jsonable(asdict(self.cfg)))
@@ -532,10 +559,25 @@ class Trainer:
         return {k: float(v.detach()) for k, v in out.items()} | {"grad_norm": float(gnorm)}
 
     def run(self) -> Path:
-        self.setup()
-        self.prepare()
+        try:
+            self.setup()
+            self.prepare()
+            folder = self._train()
+            if self.owns_process_group:
+                import torch.distributed as dist
+
+                dist.barrier()  # without it, gloo often aborts one process at exit ("terminate called ...")
+            return folder
+        finally:
+            if self.owns_process_group:
+                import torch.distributed as dist
+
+                dist.destroy_process_group()
+                self.owns_process_group = False
+
+    def _train(self) -> Path:
         handlers = {}
-        if self.rank == 0 and _main_thread():
+        if _main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 handlers[sig] = signal.signal(sig, self.request_stop)
         self.emit("start", step=self.step, total=self.cfg.steps, minutes=self.cfg.minutes, device=str(self.device),
@@ -544,8 +586,13 @@ class Trainer:
         last_folder = self._latest_state()
         try:
             window_t, window_n, losses = time.monotonic(), 0, []
-            while not self.done():
-                if self._should_stop():
+            while True:
+                asked = self.stop_requested or (self.world > 1 and (self.run_dir / STOP_FILE).exists())
+                finished, stop = self._agree(self.done(), asked)
+                if finished:
+                    break
+                if stop:
+                    self.stop_requested = True
                     self.emit("stopped", step=self.step)
                     break
                 metrics = self.train_step()
@@ -556,12 +603,12 @@ class Trainer:
                     ips = window_n / max(now - window_t, 1e-9)
                     window_t, window_n = now, 0
                     eta = self._eta(ips)
-                    rec = {"step": self.step, "loss": float(np.mean(losses)), "lr": self.optimizer.param_groups[0]["lr"],
+                    rec = {"loss": float(np.mean(losses)), "lr": self.optimizer.param_groups[0]["lr"],
                            "images_per_s": round(ips, 2), "eta_s": eta, "elapsed_s": round(self.elapsed(), 1),
-                           **{k: v for k, v in metrics.items() if k not in ("loss",)}}
+                           **{k: v for k, v in metrics.items() if k != "loss"}}
                     losses = []
                     self.history.append({"step": self.step, "loss": rec["loss"]})
-                    self.emit("step", total=self.cfg.steps, **{k: v for k, v in rec.items() if k != "step"}, step=self.step)
+                    self.emit("step", total=self.cfg.steps, **rec, step=self.step)
                 if self.step % self.cfg.val_every == 0 or self.done():
                     self._validate()
                 if self.rank == 0 and (self.step % self.cfg.checkpoint_every == 0 or self.done()):
@@ -571,9 +618,13 @@ class Trainer:
         finally:
             for sig, h in handlers.items():
                 signal.signal(sig, h)
-        self._barrier()
+        replicas = self._replica_checksums()
         self.emit("done", step=self.step, path=str(last_folder), wall_time_s=round(self.elapsed(), 1),
-                  stopped=self.stop_requested, metrics=self.last_metrics)
+                  stopped=self.stop_requested, metrics=self.last_metrics,
+                  **({"rank_weights_sha256": replicas} if replicas else {}))
+        if replicas and len(set(replicas)) > 1:
+            raise TrainError(f"the {self.world} processes ended with different weights ({replicas}); "
+                             "the saved checkpoint is rank 0's")
         return last_folder
 
     def _latest_step(self) -> int | None:
@@ -581,22 +632,33 @@ class Trainer:
             return int(json.loads((self.run_dir / "latest.json").read_text())["step"])
         return None
 
-    def _should_stop(self) -> bool:
-        stop = self.stop_requested
-        if self.world > 1:
-            import torch.distributed as dist
+    def _agree(self, *flags: bool) -> tuple[bool, ...]:
+        """Each flag true on any rank is true on all (a stop request, a time budget spent), so that
+        every rank leaves the loop at the same step."""
+        if self.world == 1:
+            return flags
+        import torch.distributed as dist
 
-            flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
-            dist.all_reduce(flag)
-            stop = bool(flag.item() > 0)
-            self.stop_requested = stop
-        return stop
+        t = torch.tensor([float(f) for f in flags], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return tuple(bool(v > 0) for v in t.tolist())
 
-    def _barrier(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
+    def _replica_checksums(self) -> list[str] | None:
+        """With DDP, the sha256 of every rank's final raw and EMA weights (gathered on all ranks)."""
+        if self.world == 1:
+            return None
+        import hashlib
 
-            dist.barrier()
+        import torch.distributed as dist
+
+        h = hashlib.sha256()
+        for module in (self.raw_model, self.ema):
+            for name, tensor in sorted(module.state_dict().items()):
+                h.update(name.encode())
+                h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        out: list[Any] = [None] * self.world
+        dist.all_gather_object(out, h.hexdigest())
+        return [str(x) for x in out]
 
     def _eta(self, ips: float) -> float | None:
         if self.cfg.steps:

@@ -1,0 +1,313 @@
+"""The trainer end to end: exact resume, stopping by signal, a full disk, bad folders, JSON-lines
+progress and DDP, through the API, the CLI in-process and real `dpm train` processes."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import write_photo
+from safetensors.torch import load_file
+
+from dpm_desktop.cli import main
+from dpm_desktop.core import checkpoint as checkpoint_module
+from dpm_desktop.core.checkpoint import load_checkpoint
+from dpm_desktop.core.train import TrainConfig, Trainer, TrainError
+
+FAST_SWISSROLL = ["--data", "swissroll", "--T", "20", "--batch", "128", "--preset", "tiny", "--threads", "1"]
+
+
+def swissroll_cfg(out: Path, steps: int, **kw: Any) -> TrainConfig:
+    return TrainConfig(data="swissroll", out=str(out), steps=steps, T=20, batch=128, preset="tiny",
+                       checkpoint_every=1000, val_every=10, warmup=5, **kw)
+
+
+def folder_cfg(data: Path, out: Path, steps: int, **kw: Any) -> TrainConfig:
+    return TrainConfig(data=str(data), out=str(out), steps=steps, T=50, batch=4, patch=32, preset="tiny",
+                       channels=3, checkpoint_every=1000, val_every=10, val_count=4, warmup=5, amp="off", **kw)
+
+
+def final_state(run: Path) -> dict[str, torch.Tensor]:
+    """Raw weights, optimizer state, sampler history (train_state) and EMA weights (model) of a run."""
+    latest = run / json.loads((run / "latest.json").read_text())["state"]
+    tensors = {k: v for k, v in load_file(latest / "train_state.safetensors").items() if not k.startswith("rng.")}
+    tensors.update({f"ema.{k}": v for k, v in load_file(latest / "model.safetensors").items()})
+    return tensors
+
+
+def stop_at(step: int) -> tuple[list[dict[str, Any]], Any]:
+    """An event sink that asks the trainer to stop (as SIGINT does) once ``step`` is reported."""
+    events: list[dict[str, Any]] = []
+    holder: dict[str, Trainer] = {}
+
+    def sink(e: dict[str, Any]) -> None:
+        events.append(e)
+        if e["event"] == "step" and e["step"] >= step:
+            holder["trainer"].request_stop()
+
+    return events, (holder, sink)
+
+
+def read_events(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+# ----------------------------------------------------------------------------------------------
+# Resume
+
+
+@pytest.mark.parametrize("kind", ["swissroll", "folder"])
+def test_resume_continues_exactly(kind: str, tmp_path: Path, photo_folder: Path) -> None:
+    def cfg(out: Path) -> TrainConfig:
+        if kind == "swissroll":
+            return swissroll_cfg(out, 40)
+        return folder_cfg(photo_folder, out, 40, t_sampling="restoration")
+
+    Trainer(cfg(tmp_path / "straight")).run()
+
+    events, (holder, sink) = stop_at(20)
+    holder["trainer"] = Trainer(cfg(tmp_path / "split"), events=sink)
+    holder["trainer"].run()
+    assert next(e for e in events if e["event"] == "stopped")["step"] == 20
+    assert json.loads((tmp_path / "split" / "latest.json").read_text())["step"] == 20
+    resumed = Trainer(TrainConfig(out=str(tmp_path / "split")), resume=True)
+    resumed.run()
+    assert resumed.step == 40
+
+    a, b = final_state(tmp_path / "straight"), final_state(tmp_path / "split")
+    assert sorted(a) == sorted(b)
+    assert any(k.startswith("opt.") for k in a) and any(k.startswith("ema.") for k in a)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+# ----------------------------------------------------------------------------------------------
+# Signals, in real processes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_saves_a_checkpoint_and_the_run_resumes(tmp_path: Path, sig: signal.Signals) -> None:
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "dpm_desktop.cli", "train", *FAST_SWISSROLL, "--steps", "100000",
+           "--progress", "jsonl", "--out", str(run)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:  # wait until training is under way
+            lines.append(line)
+            if json.loads(line)["event"] == "step":
+                break
+        proc.send_signal(sig)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    events = read_events("".join(lines) + rest)
+    names = [e["event"] for e in events]
+    assert names[0] == "start" and "stopped" in names and names[-1] == "done"
+    stopped = next(e for e in events if e["event"] == "stopped")["step"]
+    assert 20 <= stopped < 100000
+    assert events[-1]["stopped"] is True and events[-1]["step"] == stopped
+    assert names.index("stopped") < names.index("checkpoint", names.index("stopped"))
+    assert load_checkpoint(run).meta["training"]["steps"] == stopped
+
+    more = subprocess.run([sys.executable, "-m", "dpm_desktop.cli", "train", "--resume", "--out", str(run),
+                           "--steps", str(stopped + 20), "--progress", "jsonl"],
+                          capture_output=True, text=True, timeout=120)
+    assert more.returncode == 0, more.stderr
+    ev = read_events(more.stdout)
+    assert [(e["event"], e["step"]) for e in ev[:2]] == [("resumed", stopped), ("start", stopped)]
+    assert ev[-1]["event"] == "done" and ev[-1]["step"] == stopped + 20 and ev[-1]["stopped"] is False
+
+
+# ----------------------------------------------------------------------------------------------
+# A disk that fills up
+
+
+def test_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    real_save = checkpoint_module.save_file
+    calls = {"n": 0}
+
+    def filling_disk(tensors: dict[str, torch.Tensor], path: str, metadata: dict[str, str] | None = None) -> None:
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the first checkpoint (EMA weights + train state) fits
+            real_save(tensors, path, metadata=metadata)
+            return
+        Path(path).write_bytes(b"\0" * 1000)  # part of a file, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_module, "save_file", filling_disk)
+    rc = main(["train", *FAST_SWISSROLL, "--steps", "20", "--checkpoint-every", "10", "--out", str(run)])
+    assert rc == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("dpm: error: could not write a checkpoint")
+    assert "No space left on device" in err[0] and "state-0000010 is intact" in err[0]
+    assert json.loads((run / "latest.json").read_text())["step"] == 10
+    assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in (run / "state-0000010").iterdir() if p.name.startswith(".")) == []
+    assert load_checkpoint(run).meta["training"]["steps"] == 10
+
+    monkeypatch.setattr(checkpoint_module, "save_file", real_save)  # space freed: the run resumes
+    assert main(["train", "--resume", "--out", str(run)]) == 0
+    assert load_checkpoint(run).meta["training"]["steps"] == 20
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad training folders
+
+
+def make_folder(root: Path, kind: str) -> Path:
+    folder = root / kind
+    folder.mkdir()
+    if kind == "only-non-images":
+        (folder / "notes.txt").write_text("not a photo")
+        (folder / "fake.jpg").write_text("not a jpeg either")
+    elif kind == "all-too-small":
+        for i in range(3):
+            write_photo(folder / f"small{i}.png", 24, 40, seed=i)
+    elif kind == "all-broken":
+        write_photo(folder / "whole.png", 64, 64)
+        data = (folder / "whole.png").read_bytes()
+        (folder / "whole.png").unlink()
+        (folder / "cut.png").write_bytes(data[: len(data) // 2])
+        (folder / "empty.png").write_bytes(b"")
+    return folder
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("missing", "no such folder"),
+    ("empty", "the folder is empty"),
+    ("only-non-images", "fake.jpg: not an image"),
+    ("all-too-small", "too small (40x24; patches need 32 px)"),
+    ("all-broken", "cut.png: unreadable or truncated"),
+])
+def test_unusable_folders_give_one_clear_error(tmp_path: Path, kind: str, message: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "missing" if kind == "missing" else make_folder(tmp_path, kind)
+    rc = main(["train", "--data", str(folder), "--steps", "5", "--patch", "32", "--preset", "tiny",
+               "--out", str(tmp_path / "run"), "--progress", "jsonl"])
+    assert rc == 1
+    out, err = capsys.readouterr()
+    assert read_events(out) == [{"event": "error", "message": err.strip().removeprefix("dpm: error: ")}]
+    assert len(err.splitlines()) == 1 and err.startswith("dpm: error: ") and message in err
+    assert str(folder) in err
+
+
+def test_broken_files_beside_good_ones_are_skipped_and_listed(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i in range(3):
+        write_photo(folder / f"good{i}.png", 48, 56, seed=i)
+    write_photo(folder / "good.jpg", 48, 56, seed=9)
+    data = (folder / "good.jpg").read_bytes()
+    (folder / "cut.jpg").write_bytes(data[: len(data) // 2])
+    (folder / "text.png").write_text("hello")
+    write_photo(folder / "tiny.png", 8, 8)
+    rc = main(["train", "--data", str(folder), "--steps", "3", "--patch", "32", "--batch", "2", "--preset", "tiny",
+               "--T", "20", "--out", str(tmp_path / "run"), "--progress", "jsonl", "--threads", "1"])
+    assert rc == 0
+    events = read_events(capsys.readouterr().out)
+    start = events[0]
+    assert start["event"] == "start"
+    skipped = {Path(p).name: why for p, why in start["skipped"]}
+    assert set(skipped) == {"cut.jpg", "text.png", "tiny.png"}
+    assert "truncated" in skipped["cut.jpg"]
+    assert "not an image" in skipped["text.png"] and "too small" in skipped["tiny.png"]
+    assert start["data"]["usable"] == 4
+    assert events[-1]["event"] == "done"
+
+
+# ----------------------------------------------------------------------------------------------
+# JSON lines
+
+
+@pytest.mark.slow
+def test_jsonl_progress_of_a_real_run(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "dpm_desktop.cli", "train", *FAST_SWISSROLL, "--steps", "40",
+                           "--val-every", "20", "--checkpoint-every", "20", "--progress", "jsonl",
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    events = read_events(proc.stdout)  # every line of stdout is one JSON object
+    names = [e["event"] for e in events]
+    assert names == ["start", "step", "val", "checkpoint", "step", "val", "checkpoint", "done"]
+    assert all(isinstance(e["time"], float) for e in events)
+    start, step, val, ckpt, done = events[0], events[1], events[2], events[3], events[-1]
+    assert start["total"] == 40 and start["device"] == "cpu" and start["params"] > 0
+    assert step["step"] == 20 and {"loss", "lr", "images_per_s", "eta_s", "elapsed_s"} <= set(step)
+    assert val["step"] == 20 and "bits_per_px" in val and "bits_stderr" in val
+    assert Path(ckpt["path"]).name == "state-0000020"
+    assert done["step"] == 40 and done["stopped"] is False and Path(done["path"]).is_dir()
+    assert "rank_weights_sha256" not in done
+
+    bad = subprocess.run([sys.executable, "-m", "dpm_desktop.cli", "train", "--data", str(tmp_path / "nope"),
+                          "--progress", "jsonl", "--out", str(tmp_path / "run2")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    assert read_events(bad.stdout)[0]["event"] == "error" and "no such folder" in read_events(bad.stdout)[0]["message"]
+    assert bad.stderr.startswith("dpm: error: ") and bad.stderr.count("\n") == 1
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert main(["train", *FAST_SWISSROLL, "--steps", "2", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["train", *FAST_SWISSROLL, "--steps", "2", "--out", str(run)]) == 1
+    assert "use --resume" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "elsewhere")]) == 1
+    assert "--data is required" in capsys.readouterr().err
+    with pytest.raises(TrainError, match="nothing to resume"):
+        Trainer(TrainConfig(out=str(tmp_path / "elsewhere")), resume=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# DDP: two CPU processes with gloo under torchrun
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_stop_resume_and_end_with_identical_weights(tmp_path: Path) -> None:
+    run = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    base = [sys.executable, "-m", "dpm_desktop.cli", "train", "--nproc", "2", "--progress", "jsonl", "--out", str(run)]
+    proc = subprocess.Popen([*base, *FAST_SWISSROLL, "--steps", "100000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("{") and json.loads(line)["event"] == "step":
+                break
+        proc.send_signal(signal.SIGINT)  # Ctrl-C in the launcher: both ranks stop at the same step
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err
+    events = read_events("".join(line for line in ("".join(lines) + rest).splitlines(True) if line.startswith("{")))
+    done = events[-1]
+    assert done["event"] == "done" and done["stopped"] is True
+    stopped = done["step"]
+    sums = done["rank_weights_sha256"]
+    assert len(sums) == 2 and sums[0] == sums[1]
+    assert not (run / "STOP").exists()
+
+    more = subprocess.run([*base, "--resume", "--steps", str(stopped + 10)], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert more.returncode == 0, more.stderr[-3000:]
+    done = read_events("\n".join(line for line in more.stdout.splitlines() if line.startswith("{")))[-1]
+    assert done["event"] == "done" and done["step"] == stopped + 10 and done["stopped"] is False
+    assert done["rank_weights_sha256"][0] == done["rank_weights_sha256"][1]
+    meta = load_checkpoint(run).meta
+    assert meta["training"]["world_size"] == 2 and meta["training"]["steps"] == stopped + 10

@@ -31,6 +31,9 @@ QPushButton#danger:enabled {{ background: #5a2a30; border-color: #7a3640; }}
 QComboBox, QSpinBox, QDoubleSpinBox, QLineEdit {{ background: #1e2125; border: 1px solid #3b4047;
               border-radius: 4px; padding: 3px 6px; color: #e3e6ea; min-height: 20px; }}
 QComboBox:disabled, QSpinBox:disabled, QDoubleSpinBox:disabled {{ color: #6b717a; }}
+/* Number fields without arrow buttons: type, scroll or use the arrow keys. (The arrows are
+   hidden here, not with setButtonSymbols(NoButtons), which hides the text under a style sheet.) */
+QAbstractSpinBox::up-button, QAbstractSpinBox::down-button {{ width: 0; border: none; }}
 QComboBox QAbstractItemView {{ background: #23262b; selection-background-color: #2f5f99; }}
 QSlider::groove:horizontal {{ height: 4px; background: #3a3e45; border-radius: 2px; }}
 QSlider::sub-page:horizontal {{ background: {ACCENT}; border-radius: 2px; }}

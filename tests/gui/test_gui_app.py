@@ -121,6 +121,7 @@ def test_brush_keys_and_tools(opened, qtbot):
     assert [s.toString() for s in w.actions_["brush_bigger"].shortcuts()] == ["]"]
 
 
+@pytest.mark.slow
 def test_large_image_view_is_smooth(window, tmp_path, qtbot, monkeypatch):
     """A 24-megapixel photo: opening builds a pyramid; a redraw at fit and at 100% is quick."""
     import time
@@ -197,7 +198,6 @@ def test_settings_persist(qtbot, gui_env, photo, monkeypatch):
     w2.close()
 
 
-@pytest.mark.slow
 def test_batch_denoise_folder(opened, qtbot, photo_folder, tmp_path, monkeypatch):
     w = opened
     w.task_panel.set_task("denoise")
@@ -266,3 +266,36 @@ def test_paint_during_compare_shows_mask_again(opened, qtbot):
     assert not w.canvas.show_mask and not w.actions_["show_mask"].isChecked()
     paint_stroke(w, [(10, 10)])
     assert w.canvas.show_mask and w.actions_["show_mask"].isChecked()
+
+
+def test_entry_point_main_opens_the_photo_and_exits_cleanly(gui_env, photo, qtbot, monkeypatch):
+    """``dpm-desktop PHOTO`` (what ``make run`` starts): the window opens the photo; quitting the
+    event loop returns 0."""
+    import sys
+
+    from PySide6.QtCore import QTimer
+
+    from dpm_desktop.gui import app as app_module
+
+    windows = []
+    real_create = app_module.create_window
+
+    def create(argv):
+        w = real_create(argv)
+        monkeypatch.setattr(w, "ask_unsaved", lambda: "discard")
+        windows.append(w)
+        return w
+
+    def quit_when_open():
+        if windows and windows[0].doc.has_image:
+            windows[0].close()
+            QApplication.instance().quit()
+        else:
+            QTimer.singleShot(50, quit_when_open)
+
+    monkeypatch.setattr(app_module, "create_window", create)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # main() installs its own; restore it after
+    QTimer.singleShot(50, quit_when_open)
+    assert app_module.main([str(photo)]) == 0
+    assert windows[0].doc.path == photo
+    assert not windows[0].loader.is_running and not windows[0].estimator.is_running

@@ -60,8 +60,6 @@ def model_card(entry: ModelEntry) -> str:
         facts.append(f"{summary['images']} training images")
     if "psnr25" in metrics:
         facts.append(f"PSNR {metrics['psnr25']:.1f} dB at σ 25")
-    if "bits_per_px" in metrics and abs(metrics["bits_per_px"]) < 100:
-        facts.append(f"{metrics['bits_per_px']:.2f} bits/px")
     if facts:
         lines.append("<span style='color:#8a93a0'>" + " · ".join(facts) + "</span>")
     return "<br>".join(lines)

@@ -129,6 +129,15 @@ class Canvas(QWidget):
         self.update()
         self.zoomChanged.emit(self.zoom)
 
+    def center_on(self, point: QPointF, zoom: float | None = None) -> None:
+        """Show image point ``point`` in the middle of the view (at ``zoom``, if given)."""
+        if zoom is not None:
+            self.zoom = max(MIN_ZOOM, min(MAX_ZOOM, zoom))
+        self.origin = QPointF(self.width() / 2 - point.x() * self.zoom, self.height() / 2 - point.y() * self.zoom)
+        self.fit_mode = False
+        self.update()
+        self.zoomChanged.emit(self.zoom)
+
     def actual_size(self) -> None:
         self.set_zoom(1.0)
 

@@ -37,6 +37,7 @@ class MaskPanel(QWidget):
         self.radius.setValue(8)
         self.radius.setSuffix(" px")
         self.radius.setToolTip("How far Grow and Shrink move the mask's edge")
+        self.radius.setMaximumWidth(80)
 
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
@@ -57,7 +58,7 @@ class MaskPanel(QWidget):
         ops.addWidget(self._button(actions["mask_export"]), 0, 3)
         ops.addWidget(self._button(actions["mask_grow"]), 1, 0)
         ops.addWidget(self._button(actions["mask_shrink"]), 1, 1)
-        ops.addWidget(self.radius, 1, 2, 1, 2)
+        ops.addWidget(self.radius, 1, 2)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 6, 8, 8)
         lay.addLayout(form)

@@ -20,7 +20,7 @@ from ..model.document import Document
 from .canvas import Canvas, ViewMode
 from .widgets import muted
 
-THUMB = 96
+THUMB = 72
 
 
 class ResultPanel(QWidget):
@@ -48,7 +48,7 @@ class ResultPanel(QWidget):
         self.candidates.setIconSize(QSize(THUMB, THUMB))
         self.candidates.setFlow(QListView.Flow.LeftToRight)
         self.candidates.setWrapping(False)
-        self.candidates.setFixedHeight(THUMB + 34)
+        self.candidates.setFixedHeight(THUMB + 30)
         self.candidates.setMovement(QListView.Movement.Static)
         self.candidates.setToolTip("Candidates: click one to compare it; Apply uses the selected one")
         self.uncertainty = QCheckBox("Show uncertainty")

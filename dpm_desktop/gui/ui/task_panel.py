@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -29,6 +30,7 @@ from ..model.task import DENOISE_MODES, TaskParams
 from ..workers.runner import StepInfo
 from .widgets import muted
 
+PREVIEW_HINT = "The chain's current estimate appears here while it runs"
 NO_MODEL_TEXT = ("<b>No model installed.</b><br>Import a trained checkpoint with <i>Import checkpoint…</i>, "
                  "or train one: <code>dpm train --data PHOTOS --out runs/mine</code>, then import "
                  "<code>runs/mine</code>.")
@@ -38,7 +40,9 @@ def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
     s = QSpinBox()
     s.setRange(lo, hi)
     s.setValue(value)
-    s.setToolTip(tip)
+    s.setToolTip(tip + " (type, scroll, or use the arrow keys)")
+    s.setMaximumWidth(80)
+    s.setAlignment(Qt.AlignmentFlag.AlignRight)
     return s
 
 
@@ -116,7 +120,7 @@ class TaskPanel(QWidget):
         self.preview.setObjectName("preview")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumHeight(110)
-        self.preview.setText("<span style='color:#6b717a'>The chain's estimate appears here while it runs</span>")
+        self.preview.setText(f"<span style='color:#6b717a'>{PREVIEW_HINT}</span>")
         self.preview.setWordWrap(True)
 
         lay = QVBoxLayout(self)
@@ -148,24 +152,27 @@ class TaskPanel(QWidget):
         self.jump = _spin(1, 50, 5, "How many steps each resampling jump goes back")
         self.candidates = _spin(1, 8, 1, "Independent fills to choose from")
         self.seed = _spin(0, 2**31 - 1, 0, "Same seed, same settings: the same result")
+        self.seed.setMaximumWidth(110)
         dice = QToolButton()
-        dice.setText("New")
+        dice.setText("New seed")
         dice.setToolTip("Pick a new random seed")
         dice.clicked.connect(self._new_seed)
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(self.seed, 1)
-        seed_row.addWidget(dice)
-        form = QFormLayout(page)
-        form.setContentsMargins(0, 6, 0, 0)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        form.addRow("Steps", self.steps)
-        row = QHBoxLayout()
-        row.addWidget(self.resample)
-        row.addWidget(QLabel("jump"))
-        row.addWidget(self.jump)
-        form.addRow("Resampling", row)
-        form.addRow("Candidates", self.candidates)
-        form.addRow("Seed", seed_row)
+        grid = QGridLayout(page)
+        grid.setContentsMargins(0, 8, 0, 2)
+        grid.setHorizontalSpacing(8)
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        for row, (label, widget, label2, widget2) in enumerate((
+                ("Steps", self.steps, "Candidates", self.candidates),
+                ("Resampling", self.resample, "Jump", self.jump))):
+            grid.addWidget(QLabel(label), row, 0, right)
+            grid.addWidget(widget, row, 1)
+            grid.addWidget(QLabel(label2), row, 2, right)
+            grid.addWidget(widget2, row, 3)
+        grid.addWidget(QLabel("Seed"), 2, 0, right)
+        grid.addWidget(self.seed, 2, 1, 1, 2)
+        grid.addWidget(dice, 2, 3)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
         return page
 
     def _denoise_page(self) -> QWidget:
@@ -181,6 +188,8 @@ class TaskPanel(QWidget):
         self.sigma.setDecimals(1)
         self.sigma.setValue(25)
         self.sigma.setToolTip("Noise standard deviation on the 0-255 scale")
+        self.sigma.setMaximumWidth(80)
+        self.sigma.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.sigma.setEnabled(False)
         self.sigma_manual.toggled.connect(self.sigma.setEnabled)
         self.sigma_auto.toggled.connect(lambda _: self.paramsChanged.emit())
@@ -196,19 +205,21 @@ class TaskPanel(QWidget):
         sig = QHBoxLayout()
         sig.addWidget(self.sigma_auto)
         sig.addWidget(self.sigma_manual)
-        sig.addWidget(self.sigma, 1)
+        sig.addWidget(self.sigma)
+        sig.addStretch(1)
         chains = QHBoxLayout()
         chains.addWidget(self.samples)
-        chains.addWidget(QLabel("×"))
+        chains.addWidget(QLabel("chains ×"))
         chains.addWidget(self.denoise_steps)
         chains.addWidget(QLabel("steps"))
+        chains.addStretch(1)
         form = QFormLayout(page)
         form.setContentsMargins(0, 6, 0, 0)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         form.addRow("Noise σ", sig)
         form.addRow("", self.estimate)
         form.addRow("Method", self.mode)
-        form.addRow("Chains", chains)
+        form.addRow("Sampling", chains)
         form.addRow("", self.mask_only)
         self._on_mode()
         return page
@@ -323,6 +334,8 @@ class TaskPanel(QWidget):
                                                                Qt.TransformationMode.SmoothTransformation))
 
     def show_outcome(self, text: str) -> None:
+        if self.preview.pixmap().isNull():
+            self.preview.setText(f"<span style='color:#6b717a'>{PREVIEW_HINT}</span>")
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if text.startswith("Done") else 0)
         self.progress.setFormat(text)

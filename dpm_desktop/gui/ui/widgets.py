@@ -28,7 +28,7 @@ class SliderBox(QWidget):
         self.spin = QSpinBox()
         self.spin.setRange(lo, hi)
         self.spin.setSuffix(suffix)
-        self.spin.setFixedWidth(78)
+        self.spin.setFixedWidth(70)
         self.spin.setAlignment(Qt.AlignmentFlag.AlignRight)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)

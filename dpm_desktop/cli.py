@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("eval", help="the bound K in bits per pixel", description="Evaluate the log-likelihood bound K "
                        "(and K - L_null) as in the paper's Table 1, with its standard error.")
-    e.add_argument("checkpoint")
+    e.add_argument("checkpoint", help="model folder, model name, or training run folder")
     e.add_argument("--data", required=True, help="swissroll, deadleaves or a folder of images")
     e.add_argument("--n", type=int, default=256, help="number of points / patches")
     e.add_argument("--draws", type=int, default=4, help="draws of t per item (unbiased estimate)")
@@ -365,12 +365,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_eval)
 
-    i = sub.add_parser("info", help="show a checkpoint's validated metadata")
-    i.add_argument("checkpoint")
-    i.add_argument("--json", action="store_true")
+    i = sub.add_parser("info", help="show a checkpoint's validated metadata",
+                       description="Validate a checkpoint completely (metadata, sha256, every tensor) and show its "
+                       "network, diffusion, data, training and metrics. Exits 1 with one error line if it is unusable.")
+    i.add_argument("checkpoint", help="model folder, model name, or training run folder (its newest state)")
+    i.add_argument("--json", action="store_true", help="print the metadata as one JSON object")
     i.set_defaults(func=cmd_info)
 
-    m = sub.add_parser("models", help="list bundled and user models")
+    m = sub.add_parser("models", help="list bundled and user models",
+                       description="List the bundled models and those in the user models folder "
+                       "($DPM_DESKTOP_HOME/models or the platform's data folder); unusable ones are listed "
+                       "with the reason.")
     m.set_defaults(func=cmd_models)
 
     d = sub.add_parser("dataset", help="rebuild a training folder of the bundled models",

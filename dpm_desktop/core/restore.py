@@ -104,6 +104,7 @@ def _as_image(image: np.ndarray | str | Path | LoadedImage) -> LoadedImage:
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
         raise RestoreError(f"expected an H x W x C image with C in 1, 3, 4; got shape {arr.shape}")
+    bit_depth = 16 if arr.dtype == np.uint16 else 8  # so that saving the result keeps 16-bit input 16-bit
     if arr.dtype == np.uint8:
         arr = arr.astype(np.float32) / 255
     elif arr.dtype == np.uint16:
@@ -114,7 +115,7 @@ def _as_image(image: np.ndarray | str | Path | LoadedImage) -> LoadedImage:
         arr, alpha = arr[:, :, :3], arr[:, :, 3]
     if not np.isfinite(arr).all():
         raise RestoreError("the image holds NaN or infinite values")
-    return LoadedImage(np.ascontiguousarray(np.clip(arr, 0, 1)), alpha)
+    return LoadedImage(np.ascontiguousarray(np.clip(arr, 0, 1)), alpha, bit_depth)
 
 
 def _fit_channels(px: np.ndarray, ckpt: Checkpoint, notes: list[str]) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
@@ -220,8 +221,8 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
     current estimate of the clean image (see :func:`_previewer`)."""
     if mode not in DENOISE_MODES:
         raise RestoreError(f"unknown denoising mode {mode!r}; choose one of {', '.join(DENOISE_MODES)}")
-    if samples < 1:
-        raise RestoreError("samples must be at least 1")
+    if samples < 1 or (steps is not None and steps < 1):
+        raise RestoreError("samples and steps must be at least 1")
     img = _as_image(image)
     notes = list(img.notes)
     estimated = None
@@ -291,7 +292,8 @@ def _previewer(ckpt: Checkpoint,
 
 
 def _model_params(ckpt: Checkpoint) -> dict[str, Any]:
-    return {"model": ckpt.name, "model_sha256": ckpt.meta["sha256"]}
+    return {"model": ckpt.name, "model_sha256": ckpt.meta["sha256"], "model_path": str(ckpt.folder.resolve()),
+            "device": str(ckpt.diffusion.base_betas.device)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -433,14 +435,13 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
     img = _as_image(image)
     notes = list(img.notes)
     m = load_mask(mask, (img.height, img.width))
+    if not m.any():
+        raise RestoreError("the mask is empty: nothing to fill (white mask pixels mark what to fill)")
     dev = pick_device(device)
     ckpt = get_model(model, channels=img.channels, device=dev)
     px, back = _fit_channels(img.pixels, ckpt, notes)
     params = {"task": "inpaint", "steps": steps, "resample": resample, "jump": jump, "candidates": candidates,
               "clamp": clamp, "seed": seed, **_model_params(ckpt), "context": context, "refine_noise": refine_noise}
-    if not m.any():
-        notes.append("the mask is empty: nothing to fill")
-        return RestoreResult(img.pixels.copy(), img.alpha, None, [img.pixels.copy()], params, notes, img.bit_depth, img.info)
     radius = hole_radius(m)
     n_levels = coarse_levels_for(radius) if coarse_levels is None else max(0, int(coarse_levels))
     params["coarse_levels"] = n_levels

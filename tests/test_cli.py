@@ -1,0 +1,257 @@
+"""The `dpm` command line in real processes: help, exit codes, train -> eval -> sample -> info,
+denoise and inpaint on real files, reproducible sidecars, and the files it must never write."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import photo_like
+from PIL import Image
+
+from dpm_desktop.cli import build_parser, main
+from dpm_desktop.core.imaging import save_image
+
+
+def commands() -> list[str]:
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+def dpm(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "dpm_desktop.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failing command prints on stderr."""
+    assert proc.returncode == 1, (proc.returncode, proc.stderr)
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dpm: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.fixture()
+def photo(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    px = np.clip(photo_like(48, 64, seed=2) + 20 / 255 * rng.standard_normal((48, 64, 3)), 0, 1)
+    save_image(tmp_path / "noisy.png", px)
+    return tmp_path / "noisy.png"
+
+
+@pytest.fixture()
+def mask(tmp_path: Path) -> Path:
+    m = np.zeros((48, 64), np.uint8)
+    m[20:26, 10:50] = 255
+    Image.fromarray(m).save(tmp_path / "mask.png")
+    return tmp_path / "mask.png"
+
+
+# ----------------------------------------------------------------------------------------------
+def test_every_command_explains_itself() -> None:
+    top = dpm("--help", timeout=60)
+    assert top.returncode == 0
+    assert {"train", "sample", "eval", "info", "models", "denoise", "inpaint"} <= set(commands())
+    for command in commands():
+        assert command in top.stdout
+    for command in commands():
+        proc = dpm(command, "--help", timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith(f"usage: dpm {command}")
+        assert len(proc.stdout.split()) > 20  # options with their explanations
+    assert "--sidecar" in dpm("denoise", "--help").stdout and "--mask" in dpm("inpaint", "--help").stdout
+
+
+def test_usage_errors_exit_2_with_usage(tmp_path: Path) -> None:
+    proc = dpm("denoise", timeout=60)
+    assert proc.returncode == 2 and "usage: dpm denoise" in proc.stderr
+    assert dpm(timeout=60).returncode == 2
+
+
+@pytest.mark.slow
+def test_train_eval_sample_info_on_the_swiss_roll(tmp_path: Path) -> None:
+    run = tmp_path / "roll"
+    proc = dpm("train", "--data", "swissroll", "--steps", "30", "--T", "20", "--batch", "128", "--preset", "tiny",
+               "--out", str(run))
+    assert proc.returncode == 0, proc.stderr
+    assert "finished: step 30" in proc.stdout
+
+    ev = dpm("eval", str(run), "--data", "swissroll", "--n", "64", "--json")
+    assert ev.returncode == 0, ev.stderr
+    lines = ev.stdout.strip().splitlines()
+    assert len(lines) == 1
+    res = json.loads(lines[0])
+    assert {"K_bits", "K_minus_L_null_bits", "stderr_bits", "n"} <= set(res)
+    assert res["n"] == 64 and np.isfinite(res["K_bits"]) and res["stderr_bits"] > 0
+    assert res["K_minus_L_null_bits"] == pytest.approx(res["K_bits"] - res["L_null_bits"])
+
+    for out in ("points.png", "points.npy"):
+        s = dpm("sample", str(run), "-n", "50", "--steps", "10", "-o", str(tmp_path / out))
+        assert s.returncode == 0, s.stderr
+    arr = np.load(tmp_path / "points.npy")
+    assert arr.shape == (50, 2) and np.isfinite(arr).all()
+    with Image.open(tmp_path / "points.png") as im:
+        assert im.format == "PNG" and im.width > 100
+
+    info = dpm("info", str(run), "--json")
+    assert info.returncode == 0
+    assert json.loads(info.stdout)["training"]["steps"] == 30
+
+
+def test_sample_images_from_an_image_model(tmp_path: Path, tiny_rgb_model: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sample", str(tiny_rgb_model), "-n", "4", "--steps", "5", "--size", "16", "-o",
+                 str(tmp_path / "grid.png")]) == 0
+    assert main(["sample", str(tiny_rgb_model), "-n", "4", "--steps", "5", "--size", "16", "-o",
+                 str(tmp_path / "x.npy")]) == 0
+    assert np.load(tmp_path / "x.npy").shape == (4, 3, 16, 16)
+    with Image.open(tmp_path / "grid.png") as im:
+        assert im.mode == "RGB" and im.size == (2 * 18 + 2, 2 * 18 + 2)
+    assert main(["sample", str(tiny_rgb_model), "-n", "0", "-o", str(tmp_path / "none.png")]) == 1
+    assert "-n must be at least 1" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# Restoration commands
+
+
+@pytest.mark.slow
+def test_denoise_with_sidecar_reproduces_bit_for_bit(tmp_path: Path, photo: Path, tiny_rgb_model: Path) -> None:
+    first = tmp_path / "a.png"
+    proc = dpm("denoise", str(photo), "-o", str(first), "--model", str(tiny_rgb_model), "--mode", "sample",
+               "--samples", "2", "--steps", "3", "--seed", "7", "--sidecar")
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {first}" in proc.stdout
+    side = json.loads((tmp_path / "a.png.json").read_text())
+    assert side["model_sha256"] and Path(side["model_path"]) == tiny_rgb_model.resolve()
+    again = tmp_path / "b.png"
+    proc = dpm("denoise", side["input"], "-o", str(again), "--model", side["model_path"], "--mode", side["mode"],
+               "--samples", str(side["samples"]), "--steps", str(side["steps"]), "--seed", str(side["seed"]),
+               "--sigma", repr(side["sigma"]), "--tile", str(side["tile"]), "--device", side["device"],
+               "--quality", str(side["quality"]))
+    assert proc.returncode == 0, proc.stderr
+    assert first.read_bytes() == again.read_bytes()
+    with Image.open(first) as im:
+        assert im.size == (64, 48) and im.mode == "RGB"
+
+
+@pytest.mark.slow
+def test_inpaint_with_sidecar_reproduces_and_keeps_unmasked_pixels(tmp_path: Path, photo: Path, mask: Path,
+                                                                  tiny_rgb_model: Path) -> None:
+    first = tmp_path / "a.png"
+    proc = dpm("inpaint", str(photo), "--mask", str(mask), "-o", str(first), "--model", str(tiny_rgb_model),
+               "--steps", "5", "--candidates", "2", "--seed", "3", "--sidecar")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "a-2.png").is_file()
+    side = json.loads((tmp_path / "a.png.json").read_text())
+    again = tmp_path / "b.png"
+    proc = dpm("inpaint", side["input"], "--mask", side["mask"], "-o", str(again), "--model", side["model_path"],
+               "--steps", str(side["steps"]), "--resample", str(side["resample"]), "--jump", str(side["jump"]),
+               "--candidates", str(side["candidates"]), "--clamp", side["clamp"], "--seed", str(side["seed"]),
+               "--device", side["device"])
+    assert proc.returncode == 0, proc.stderr
+    assert first.read_bytes() == again.read_bytes()
+    a, src, m = (np.asarray(Image.open(p)) for p in (first, photo, mask))
+    np.testing.assert_array_equal(a[m == 0], src[m == 0])
+    assert not np.array_equal(a[m > 0], src[m > 0])
+
+
+def test_refuses_to_overwrite_the_input(tmp_path: Path, photo: Path, tiny_rgb_model: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    before = photo.read_bytes()
+    base = ["denoise", str(photo), "--model", str(tiny_rgb_model), "--sigma", "20"]
+    assert main([*base, "-o", str(photo)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is an input file; refusing to overwrite it" in err
+    assert main([*base, "-o", str(photo), "--overwrite"]) == 1  # --overwrite is for other files only
+    capsys.readouterr()
+    link = tmp_path / "link.png"
+    link.symlink_to(photo)
+    assert main([*base, "-o", str(link)]) == 1
+    assert "is an input file" in capsys.readouterr().err
+    assert photo.read_bytes() == before
+    assert main([*base, "-o", str(photo), "--overwrite-input"]) == 0
+    assert photo.read_bytes() != before
+
+
+def test_refuses_existing_outputs_before_doing_any_work(tmp_path: Path, photo: Path, mask: Path,
+                                                       tiny_rgb_model: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.png"
+    (tmp_path / "out-2.png").write_bytes(b"keep me")
+    args = ["inpaint", str(photo), "--mask", str(mask), "--model", str(tiny_rgb_model), "--steps", "3",
+            "--candidates", "2", "-o", str(out)]
+    assert main(args) == 1
+    assert "out-2.png: exists already (pass --overwrite" in capsys.readouterr().err
+    assert not out.exists() and (tmp_path / "out-2.png").read_bytes() == b"keep me"
+    assert main([*args[:-2], "-o", str(mask)]) == 1
+    assert "is an input file" in capsys.readouterr().err
+    assert main([*args[:-2], "-o", str(tmp_path / "out.gif")]) == 1
+    assert "unknown image extension" in capsys.readouterr().err
+    assert main([*args[:-2], "-o", str(tmp_path / "nope" / "out.png")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+    assert Image.open(tmp_path / "out-2.png").size == (64, 48)
+
+
+def test_mask_size_mismatch_is_one_clear_line(tmp_path: Path, photo: Path, tiny_rgb_model: Path) -> None:
+    Image.new("L", (30, 20), 255).save(tmp_path / "small-mask.png")
+    proc = dpm("inpaint", str(photo), "--mask", str(tmp_path / "small-mask.png"), "-o", str(tmp_path / "o.png"),
+               "--model", str(tiny_rgb_model))
+    line = error_line(proc)
+    assert "small-mask.png is 30x20 pixels but the image is 64x48" in line
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_inputs_give_one_line(tmp_path: Path, photo: Path, tiny_rgb_model: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "text.jpg").write_text("not a photo")
+    cases = [
+        (["denoise", str(tmp_path / "text.jpg"), "-o", str(tmp_path / "o.png")], "not an image"),
+        (["denoise", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o.png")], "no such file"),
+        (["denoise", str(photo), "-o", str(tmp_path / "o.png"), "--sigma", "999"], "sigma must lie in"),
+        (["denoise", str(photo), "-o", str(tmp_path / "o.png"), "--sigma", "abc"], "--sigma must be a number"),
+        (["denoise", str(photo), "-o", str(tmp_path / "o.png"), "--uncertainty", str(tmp_path / "u.png")],
+         "--uncertainty needs --samples 2"),
+        (["denoise", str(photo), "-o", str(tmp_path / "o.png"), "--model", str(tmp_path)], "model.json: missing"),
+    ]
+    for argv, message in cases:
+        if "--model" not in argv:
+            argv = [*argv, "--model", str(tiny_rgb_model)]
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("dpm: error: ") and message in err, (argv, err)
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_and_leaves_no_output(tmp_path: Path, tiny_rgb_model: Path) -> None:
+    big = tmp_path / "big.png"
+    save_image(big, photo_like(256, 256, seed=1))
+    out = tmp_path / "out.png"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "dpm_desktop.cli", "denoise", str(big), "-o", str(out),
+                             "--model", str(tiny_rgb_model), "--mode", "sample", "--samples", "50", "--steps", "50",
+                             "--sigma", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        seen = ""
+        while "denoising" not in seen:  # the progress bar: the work is under way
+            seen += proc.stderr.read(1)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.rstrip().endswith("dpm: cancelled")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]

@@ -61,14 +61,15 @@ class SwissRoll:
         pts = self.transform(swissroll_raw(n, self.rng))
         return torch.from_numpy(pts.astype(np.float32)).view(n, 2, 1, 1)
 
-    def true_log_density_bits(self, n: int = 4000, seed: int = 7) -> float:
-        """E[log2 p_data(x)] of the scaled roll, by numerical integration over the curve parameter:
-        the best any model's K can reach (bits per point)."""
+    def true_log_density_bits(self, n: int = 4000, seed: int = 7, blur_var: float = 0.0) -> float:
+        """E[log2 p(x)] of the scaled roll, by numerical integration over the curve parameter: the best
+        any model's K can reach (bits per point). With ``blur_var`` = b_1 it is E[log2 q(x_1)], the
+        ceiling of the bound for a chain whose first step adds that much noise."""
         rng = np.random.default_rng(seed)
-        x = self.transform(swissroll_raw(n, rng))
+        x = self.transform(swissroll_raw(n, rng)) + math.sqrt(blur_var) * rng.standard_normal((n, 2))
         grid = 1.5 * np.pi * (1 + 2 * (np.arange(20000) + 0.5) / 20000)
         curve = self.transform(np.stack([grid * np.cos(grid), grid * np.sin(grid)], axis=1))
-        s2 = (SWISSROLL_NOISE * self.scale) ** 2
+        s2 = (SWISSROLL_NOISE * self.scale) ** 2 + blur_var
         logp = []
         for chunk in np.array_split(x, max(1, n // 500)):
             d2 = ((chunk[:, None, :] - curve[None]) ** 2).sum(-1)

@@ -170,7 +170,7 @@ def build_dataset(cfg: TrainConfig, rank: int = 0) -> tuple[Any, Any, dict[str, 
     if cfg.data == "swissroll":
         return SwissRoll(seed), SwissRoll(seed + 999_983), {}
     if cfg.data == "deadleaves":
-        return DeadLeaves(cfg.patch, seed, pool=2000), DeadLeaves(cfg.patch, 999_983, pool=max(cfg.val_count, 64)), {}
+        return DeadLeaves(cfg.patch, seed, pool=8000), DeadLeaves(cfg.patch, 999_983, pool=max(cfg.val_count, 64)), {}
     root = Path(cfg.data).expanduser()
     scan = scan_folder(root, cfg.patch)
     if not scan.usable:

@@ -269,11 +269,10 @@ def test_paint_during_compare_shows_mask_again(opened, qtbot):
 
 
 def test_entry_point_main_opens_the_photo_and_exits_cleanly(gui_env, photo, qtbot, monkeypatch):
-    """``dpm-desktop PHOTO`` (what ``make run`` starts): the window opens the photo; quitting the
-    event loop returns 0."""
+    """``dpm-desktop PHOTO`` (what ``make run`` starts) builds the window and opens the photo. The
+    application's event loop is replaced by one that waits for the photo and closes the window
+    (quitting the real QApplication would end the event loop for every later test)."""
     import sys
-
-    from PySide6.QtCore import QTimer
 
     from dpm_desktop.gui import app as app_module
 
@@ -286,16 +285,16 @@ def test_entry_point_main_opens_the_photo_and_exits_cleanly(gui_env, photo, qtbo
         windows.append(w)
         return w
 
-    def quit_when_open():
-        if windows and windows[0].doc.has_image:
-            windows[0].close()
-            QApplication.instance().quit()
-        else:
-            QTimer.singleShot(50, quit_when_open)
+    def fake_exec(_app) -> int:
+        w = windows[0]
+        assert w.isVisible()
+        qtbot.waitUntil(lambda: w.doc.has_image and not w.estimator.is_running, timeout=30_000)
+        w.close()
+        return 0
 
     monkeypatch.setattr(app_module, "create_window", create)
+    monkeypatch.setattr(QApplication, "exec", fake_exec)
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # main() installs its own; restore it after
-    QTimer.singleShot(50, quit_when_open)
     assert app_module.main([str(photo)]) == 0
     assert windows[0].doc.path == photo
-    assert not windows[0].loader.is_running and not windows[0].estimator.is_running
+    assert not any(r.is_running for r in (windows[0].loader, windows[0].estimator))

@@ -364,7 +364,8 @@ class MainWindow(QMainWindow):
             return False
         if self.doc.has_image and not self._may_discard():
             return False
-        self.loader.start(lambda reporter: open_image(path, reporter), context=path)
+        if not self.loader.start(lambda reporter: open_image(path, reporter), context=path):
+            return False  # the window is closing
         self.statusBar().showMessage(f"Opening {path.name}…")
         self.canvas.set_busy(f"Opening {path.name}…")
         return True
@@ -558,7 +559,8 @@ class MainWindow(QMainWindow):
             self.show_error("Nothing to fill", "Paint a mask over the area to fill first (brush, rectangle or lasso).")
             return False
         job = JobInput(params, self.doc.pixels, coverage, self.doc.generation)
-        self.runner.start(lambda reporter: run_job(job, reporter), context=job)
+        if not self.runner.start(lambda reporter: run_job(job, reporter), context=job):
+            return False
         self.statusBar().showMessage(f"Running {params.summary()}…")
         return True
 

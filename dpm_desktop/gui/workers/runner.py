@@ -103,12 +103,16 @@ class JobRunner(QObject):
         self._worker: Worker | None = None
         self._token: CancelToken | None = None
         self.context: Any = None  # what the caller attached to the running job
+        self._closed = False  # after shutdown() nothing starts any more
 
     @property
     def is_running(self) -> bool:
         return self._thread is not None
 
-    def start(self, fn: Callable[[Reporter], Any], context: Any = None) -> None:
+    def start(self, fn: Callable[[Reporter], Any], context: Any = None) -> bool:
+        """Run ``fn`` in a new thread; False (nothing started) after shutdown()."""
+        if self._closed:
+            return False
         if self.is_running:
             raise RuntimeError("a job is already running")
         self._token = CancelToken()
@@ -129,6 +133,7 @@ class JobRunner(QObject):
         thread.start()
         self.started.emit()
         self.runningChanged.emit(True)
+        return True
 
     def cancel(self) -> None:
         if self._token is not None:
@@ -146,6 +151,7 @@ class JobRunner(QObject):
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """Cancel, wait for the thread to end and drop its pending signals (closing the window).
         True if it ended in time."""
+        self._closed = True
         thread, worker = self._thread, self._worker
         if thread is None or worker is None:
             return True

@@ -33,6 +33,8 @@ def add_restore_commands(sub: Any) -> None:
     d.add_argument("--sigma", default="auto", help="noise std on the 0-255 scale, or auto (estimated from the image)")
     d.add_argument("--mode", default="mean", choices=["mean", "sample", "paper"])
     d.add_argument("--samples", type=int, default=1, help="posterior samples to average (sample/paper modes)")
+    d.add_argument("--ensemble", type=int, default=1, choices=[1, 2, 4, 8],
+                   help="mean mode: average over this many flips/rotations (more accurate, that many times slower)")
     d.add_argument("--steps", type=int, help="reverse steps from the noise level down (sample/paper; default 20)")
     d.add_argument("--uncertainty",
                    help="write the per-pixel spread of the samples as a PNG map (needs --samples >= 2)")
@@ -126,6 +128,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         raise CliError("--uncertainty needs --samples 2 or more")
     sigma: Any = args.sigma if args.sigma == "auto" else _float(args.sigma)
     res = denoise(args.input, sigma=sigma, mode=args.mode, samples=args.samples, steps=args.steps, seed=args.seed,
+                  ensemble=args.ensemble,
                   model=args.model, device=args.device, tile=args.tile, reporter=_reporter("denoising"))
     _save(res, out, args, {"tile": args.tile})
     if args.uncertainty and res.uncertainty is not None:

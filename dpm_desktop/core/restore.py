@@ -215,14 +215,18 @@ class LikelihoodCondition:
 def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str = "auto", mode: str = "mean",
             samples: int = 1, steps: int | None = None, seed: int = 0, model: str | Path | Checkpoint | None = None,
             device: str | torch.device = "auto", tile: int | None = None, overlap: int = 32,
-            reporter: Reporter = NULL_REPORTER, preview_every: int = 0) -> RestoreResult:
+            ensemble: int = 1, reporter: Reporter = NULL_REPORTER, preview_every: int = 0) -> RestoreResult:
     """Remove Gaussian noise of std ``sigma`` (0-255 scale, or "auto" to estimate it).
+    ``ensemble`` (mean mode): average the estimate over that many flips/rotations of the photo
+    (1, 2, 4 or 8; costs as many network calls).
     With ``preview_every`` > 0 (chain modes), every that many steps ``Progress.preview`` holds the
     current estimate of the clean image (see :func:`_previewer`)."""
     if mode not in DENOISE_MODES:
         raise RestoreError(f"unknown denoising mode {mode!r}; choose one of {', '.join(DENOISE_MODES)}")
     if samples < 1 or (steps is not None and steps < 1):
         raise RestoreError("samples and steps must be at least 1")
+    if ensemble not in (1, 2, 4, 8):
+        raise RestoreError(f"ensemble must be 1, 2, 4 or 8, got {ensemble}")
     img = _as_image(image)
     notes = list(img.notes)
     estimated = None
@@ -248,7 +252,7 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
     planes = [px[:, :, c:c + 1] for c in range(3)] if _per_channel(ckpt, px) else [px]
     outs, uncs = [], []
     gen = torch.Generator().manual_seed(seed)
-    n_jobs = len(planes) * (1 if mode == "mean" else samples)
+    n_jobs = len(planes) * (ensemble if mode == "mean" else samples)
     job = 0
     for plane in planes:
         y = _to_tensor(plane, ckpt, dev)
@@ -256,10 +260,13 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
         with torch.inference_mode(), tiled(diffusion, tile, overlap, check=reporter.check), _autocast(dev):
             if mode == "mean":
                 t = torch.full((1,), t_star, device=dev, dtype=torch.long)
-                est = diffusion.reverse_step(y * math.sqrt(ab), t).pred_x0.float()
-                reporter.step(job + 1, n_jobs)
-                outs.append(_to_array(est.clamp(*ckpt.data_range), ckpt))
-                job += 1
+                est = torch.zeros_like(y)
+                for k in range(ensemble):  # D4 symmetries: the estimate is mapped back and averaged
+                    yk = _d4(y * math.sqrt(ab), k)
+                    est += _d4_inverse(diffusion.reverse_step(yk, t).pred_x0.float().clamp(*ckpt.data_range), k)
+                    job += 1
+                    reporter.step(job, n_jobs)
+                outs.append(_to_array(est / ensemble, ckpt))
                 continue
             # sample: start at t* from y itself; paper: start from pure noise at T and let the likelihood,
             # multiplied into every step, bring y in (starting from y as well would count it twice).
@@ -285,6 +292,7 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
     if uncs and all(u is not None for u in uncs):
         unc = np.mean(np.stack(uncs), axis=0).astype(np.float32)
     params = {"task": "denoise", "sigma": sigma_v, "sigma_requested": sigma, "mode": mode, "samples": samples,
+              "ensemble": ensemble,
               "steps": steps if mode != "mean" else 1, "seed": seed, "start_step": t_star,
               **_model_params(ckpt), "tile": tile, "overlap": overlap}
     return RestoreResult(back(out).astype(np.float32), img.alpha, unc, [], params, notes, img.bit_depth, img.info)
@@ -295,6 +303,21 @@ def _previewer(ckpt: Checkpoint,
     """run_chain's preview hook: the predicted x_0 as an H x W x C float32 array in [0, 1] (for
     inpainting, of the region being computed; per-channel restoration previews one channel)."""
     return lambda x0: back(_to_array(x0, ckpt))
+
+
+# The 8 flips/rotations as (quarter turns, mirror): identity and mirror first, then the half turn.
+_D4 = ((0, False), (0, True), (2, False), (2, True), (1, False), (1, True), (3, False), (3, True))
+
+
+def _d4(x: torch.Tensor, k: int) -> torch.Tensor:
+    turns, mirror = _D4[k]
+    x = torch.rot90(x, turns, dims=(-2, -1))
+    return x.flip(-1) if mirror else x
+
+
+def _d4_inverse(x: torch.Tensor, k: int) -> torch.Tensor:
+    turns, mirror = _D4[k]
+    return torch.rot90(x.flip(-1) if mirror else x, -turns, dims=(-2, -1))
 
 
 def _model_params(ckpt: Checkpoint) -> dict[str, Any]:

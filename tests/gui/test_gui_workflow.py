@@ -191,6 +191,9 @@ def test_export_and_load_mask(opened, tmp_path):
 def test_denoise_sampled_shows_uncertainty(opened, qtbot):
     w = opened
     w.task_panel.set_task("denoise")
+    # The noise estimate "auto" would use is shown beside it (computed in the background).
+    qtbot.waitUntil(lambda: "σ ≈" in w.task_panel.estimate.text())
+    assert w.sigma_estimate is not None and f"{w.sigma_estimate:.1f}" in w.task_panel.estimate.text()
     w.task_panel.sigma_manual.setChecked(True)
     w.task_panel.sigma.setValue(20)
     w.task_panel.mode.setCurrentIndex(w.task_panel.mode.findData("sample"))

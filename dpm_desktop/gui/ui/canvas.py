@@ -12,7 +12,6 @@ import enum
 from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
-    QCursor,
     QFont,
     QImage,
     QKeyEvent,
@@ -502,6 +501,3 @@ class Canvas(QWidget):
             self.fit()
         super().resizeEvent(e)
 
-    def cursor_image_pos(self) -> QPointF | None:
-        pos = self.mapFromGlobal(QCursor.pos())
-        return self.to_image(QPointF(pos)) if self.rect().contains(pos) else None

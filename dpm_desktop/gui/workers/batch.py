@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dpm_desktop.core.imaging import IMAGE_EXTENSIONS, ImageError, load_image, save_image
+from dpm_desktop.core.imaging import IMAGE_EXTENSIONS, load_image, save_image
 from dpm_desktop.core.progress import Cancelled, Reporter
-from dpm_desktop.core.restore import RestoreError
 
-from ..model.mask_ops import MaskError, load_mask_file
+from ..model.mask_ops import load_mask_file
 from ..model.task import TaskParams
 from .errors import describe
 from .jobs import JobInput, run_engine
@@ -93,9 +92,7 @@ def run_batch(plan: BatchPlan, reporter: Reporter) -> BatchReport:
             report.written.append(out)
         except Cancelled:
             raise
-        except (ImageError, RestoreError, MaskError, OSError) as e:
-            report.failed.append((path, describe(e)[0]))
-        except Exception as e:
+        except Exception as e:  # one bad file must not stop the batch: it is listed with its reason
             report.failed.append((path, describe(e)[0]))
     reporter.step(n * 1000, n * 1000, message="done")
     return report

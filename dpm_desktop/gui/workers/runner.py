@@ -75,7 +75,7 @@ class Worker(QObject):
             out = self.fn(Reporter(self._on_progress, self.token))
         except Cancelled:
             self.cancelled.emit()
-        except BaseException as e:
+        except Exception as e:  # a job must never take the application down: it becomes a message
             self.failed.emit(*describe(e))
         else:
             if self.token.cancelled:

@@ -387,8 +387,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_dataset)
 
     from .cli_restore import add_restore_commands
+    from .selftest import add_self_test_command
 
     add_restore_commands(sub)
+    add_self_test_command(sub)
     return p
 
 

@@ -16,7 +16,9 @@ the sha256 of every rank's final weights), and from the CLI ``error`` (message).
 SIGINT and SIGTERM stop the run after the current step, on every rank, and save a checkpoint.
 Under DDP the launcher (``dpm train --nproc N``) asks by creating the file ``STOP`` in the run folder,
 which every rank checks each step: torchrun's own signal handling would end the workers' processes
-with a traceback instead.
+with a traceback instead. A single process honours the same file (and removes it once it has
+stopped): the desktop app's training wizard stops its child trainer that way on every platform,
+since Windows cannot send SIGTERM to a console child.
 ``--resume`` continues a single-process run exactly (weights, EMA, optimizer, every random
 stream); under DDP, ranks other than 0 continue with fresh random streams seeded by the step.
 """
@@ -587,12 +589,14 @@ class Trainer:
         try:
             window_t, window_n, losses = time.monotonic(), 0, []
             while True:
-                asked = self.stop_requested or (self.world > 1 and (self.run_dir / STOP_FILE).exists())
+                asked = self.stop_requested or (self.run_dir / STOP_FILE).exists()
                 finished, stop = self._agree(self.done(), asked)
                 if finished:
                     break
                 if stop:
                     self.stop_requested = True
+                    if self.world == 1:  # consumed: a later --resume must not stop at once
+                        (self.run_dir / STOP_FILE).unlink(missing_ok=True)
                     self.emit("stopped", step=self.step)
                     break
                 metrics = self.train_step()

@@ -156,10 +156,10 @@ def _pixels(img: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None
         img = _convert(img, mode.upper(), path)
     alpha = None
     if img.mode in ("LA", "RGBA"):
-        alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+        alpha = _u8_to_float(np.asarray(img.getchannel("A")))
         img = _convert(img, img.mode[:-1], path)
     if img.mode in ("L", "RGB"):
-        return np.asarray(img, dtype=np.float32) / 255.0, alpha, 8, notes
+        return _u8_to_float(np.asarray(img)), alpha, 8, notes
     if img.mode.startswith("I;16"):
         return np.asarray(img).astype(np.float32) / 65535.0, None, 16, notes
     if img.mode == "I":
@@ -178,7 +178,15 @@ def _pixels(img: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None
         return arr, None, 16, notes
     img = _convert(img, "RGB", path)
     notes.append(f"{mode} image converted to RGB")
-    return np.asarray(img, dtype=np.float32) / 255.0, None, 8, notes
+    return _u8_to_float(np.asarray(img)), None, 8, notes
+
+
+def _u8_to_float(arr: np.ndarray) -> np.ndarray:
+    # np.asarray(pil_image, dtype=float32) converts element by element (about 5 s for 24 MP);
+    # taking the uint8 buffer first and casting in numpy is ten times faster.
+    out = arr.astype(np.float32)
+    out *= np.float32(1 / 255)
+    return out
 
 
 def load_image(path: Path) -> LoadedImage:

@@ -241,7 +241,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if res.paper_K_bits is not None:
             print(f"paper (Table 1): K = {res.paper_K_bits} {res.unit}")
         if res.data_log_density_bits is not None:
-            print(f"true log-density of this data (the best possible K): {res.data_log_density_bits:.3f} {res.unit}")
+            print(f"log-density of this data: {res.data_log_density_bits:.3f} {res.unit}; the most K can reach "
+                  f"with this model's b_1 (E log q(x_1)): {res.ceiling_bits:.3f} {res.unit}")
     return 0
 
 

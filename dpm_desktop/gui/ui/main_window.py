@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from dpm_desktop.core.imaging import IMAGE_EXTENSIONS
 
+from ..model import run_store
 from ..model.catalogue import ModelCatalogue, resolved_device_label
 from ..model.document import Document
 from ..model.result import PendingResult
@@ -35,6 +37,7 @@ from .dialogs import BatchDialog, SaveDialog
 from .mask_panel import MaskPanel
 from .result_panel import ResultPanel
 from .task_panel import TaskPanel, format_eta
+from .wizard import TrainWizard
 
 APP_NAME = "DPM Desktop"
 IMAGE_FILTER = "Images (" + " ".join(f"*{e}" for e in IMAGE_EXTENSIONS) + ");;All files (*)"
@@ -61,6 +64,8 @@ class MainWindow(QMainWindow):
         self._progress_dialog: QProgressDialog | None = None
         self._last_quality, self._last_sidecar = 95, False  # Save reuses what Save As chose
         self.last_batch_report: BatchReport | None = None
+        self.training_wizard: TrainWizard | None = None
+        self.resume_prompt: QMessageBox | None = None  # "resume the interrupted training?" at start
 
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
@@ -79,6 +84,7 @@ class MainWindow(QMainWindow):
         self.task_panel.set_params(self.settings.task)
         self._restore_layout()
         self._update_state()
+        QTimer.singleShot(0, self.offer_resumable_runs)
 
     # construction ----------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
@@ -113,6 +119,10 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         file.addAction(a["batch"])
         file.addAction(a["import_model"])
+        self.train_action = QAction("&Train a Model…", self)
+        self.train_action.setStatusTip("Train your own model on a folder of photos (the training wizard)")
+        self.train_action.triggered.connect(lambda: self.open_training_wizard())
+        file.addAction(self.train_action)
         file.addSeparator()
         file.addAction(a["quit"])
         edit = mb.addMenu("&Edit")
@@ -657,11 +667,84 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
+    # training --------------------------------------------------------------------------------
+    def open_training_wizard(self, resume: Path | None = None) -> TrainWizard:
+        """Show the training wizard (the running one, if a run is active), optionally resuming a run."""
+        w = self.training_wizard
+        if w is not None and (w.is_training or resume is None):
+            w.show()
+            w.raise_()
+            w.activateWindow()
+            return w
+        if w is not None:
+            w.close()
+        w = TrainWizard(self.catalogue, self.settings, self, resume=resume)
+        w.modelRegistered.connect(self._on_model_registered)
+        w.openPhotoRequested.connect(self._open_with_model)
+        w.hiddenWhileTraining.connect(lambda: self.statusBar().showMessage(
+            "Training goes on in the background; File ▸ Train a Model… shows it", 10_000))
+        w.finished.connect(lambda _result, wiz=w: self._on_wizard_closed(wiz))
+        self.training_wizard = w
+        w.show()
+        return w
+
+    def _on_wizard_closed(self, wizard: TrainWizard) -> None:
+        if self.training_wizard is wizard:
+            self.training_wizard = None
+        wizard.deleteLater()
+
+    def _on_model_registered(self, name: str) -> None:
+        self.statusBar().showMessage(f"Model {name} is ready in the model picker", 10_000)
+        self._update_state()
+
+    def _open_with_model(self, name: str) -> None:
+        i = self.task_panel.model.findData(name)
+        if i >= 0:
+            self.task_panel.model.setCurrentIndex(i)
+        if self.training_wizard is not None:
+            self.training_wizard.accept()
+        self.open_dialog()
+
+    def offer_resumable_runs(self) -> None:
+        """At start: offer to continue a training run that a crash or quitting interrupted."""
+        runs = run_store.resumable_runs()
+        if not runs or self.training_wizard is not None or self.resume_prompt is not None:
+            return
+        run = runs[0]
+        more = (f"\n\n{len(runs) - 1} more interrupted run(s) are listed in File ▸ Train a Model…"
+                if len(runs) > 1 else "")
+        box = QMessageBox(QMessageBox.Icon.Question, "Resume training?",
+                          f"A training run was interrupted — {run.describe()}.\n"
+                          f"It can continue from its last checkpoint.{more}", parent=self)
+        resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+        delete = box.addButton("Delete the run", QMessageBox.ButtonRole.DestructiveRole)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(button) -> None:
+            self.resume_prompt = None
+            if button is resume:
+                self.open_training_wizard(resume=run.run_dir)
+            elif button is delete:
+                shutil.rmtree(run.run_dir, ignore_errors=True)
+
+        box.buttonClicked.connect(answered)
+        self.resume_prompt = box
+        box.open()
+
     # closing ---------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.doc.has_image and self.doc.is_modified and not self._may_discard():
             event.ignore()
             return
+        wizard = self.training_wizard
+        if wizard is not None:
+            if wizard.is_training and not wizard.confirm_quit():
+                event.ignore()
+                return
+            self.statusBar().showMessage("Stopping the training with a checkpoint…")
+            wizard.shutdown()  # the run stays resumable
+            wizard.close()
         self.statusBar().showMessage("Stopping…")
         for runner in (self.runner, self.batch_runner, self.loader, self.estimator):
             runner.shutdown()

@@ -23,6 +23,7 @@ paper's H_p(X_T) when abar_T = 0).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -253,15 +254,19 @@ class Chain:
     def __len__(self) -> int:
         return len(self.timesteps)
 
-    def step(self, x: torch.Tensor, i: int, clip: tuple[float, float] | None = None) -> ReverseStep:
+    def step(self, x: torch.Tensor, i: int, clip: tuple[float, float] | None = None,
+             x0_fn: Callable[[torch.Tensor], torch.Tensor] | None = None) -> ReverseStep:
         """p(x_{t_{i-1}} | x_{t_i}) for chain index i (0-based; i = 0 leads to x_0).
 
-        ``clip`` bounds the predicted x_0 to the data range before the mean is formed.
+        ``clip`` bounds the predicted x_0 to the data range and ``x0_fn`` may then change it (e.g.
+        put known pixels in), before the mean is formed.
         """
         b = x.shape[0]
         t = torch.full((b,), self.timesteps[i], device=x.device, dtype=torch.long)
         full = self.diffusion.reverse_step(x, t)
         pred_x0 = full.pred_x0 if clip is None else full.pred_x0.clamp(*clip)
+        if x0_fn is not None:
+            pred_x0 = x0_fn(pred_x0)
         k = torch.full((b,), i + 1, device=x.device, dtype=torch.long)
         terms = self.terms
         mean = _at(terms.post_c0, k, x) * pred_x0 + _at(terms.post_ct, k, x) * x

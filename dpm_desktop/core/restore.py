@@ -33,12 +33,12 @@ from .diffusion import Chain, GaussianDiffusion, ReverseStep
 from .imaging import LoadedImage, load_image, to_gray
 from .progress import NULL_REPORTER, Reporter
 from .registry import resolve_model
-from .sampling import repaint_states, run_chain
+from .sampling import Condition, repaint_states, run_chain
 from .schedule import spaced_timesteps
 from .tiling import TiledNet
 
 DENOISE_MODES = ("mean", "sample", "paper")
-CLAMP_MODES = ("repaint", "paper")
+CLAMP_MODES = ("x0", "repaint", "paper")
 
 
 class RestoreError(Exception):
@@ -194,7 +194,7 @@ def estimate_sigma(image: np.ndarray | LoadedImage) -> float:
 # Denoising
 
 
-class LikelihoodCondition:
+class LikelihoodCondition(Condition):
     """The paper's denoiser: each reverse step p(x_{t-1} | x_t) = N(m, v) is multiplied by a Gaussian
     in x_{t-1} centred on the noisy photo brought to that step, sqrt(abar) y, with variance
     abar sigma^2 + (1 - abar); the product (per pixel) is what the chain samples."""
@@ -209,9 +209,6 @@ class LikelihoodCondition:
         var = 1 / (1 / var_p + 1 / var_r)
         mean = var * (step.mean / var_p + math.sqrt(ab) * self.y / var_r)
         return ReverseStep(mean, torch.log(var), step.pred_x0, step.frac)
-
-    def after(self, x: torch.Tensor, state: int, chain: Chain, noise: Callable[[], torch.Tensor]) -> torch.Tensor:
-        return x
 
 
 def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str = "auto", mode: str = "mean",
@@ -331,22 +328,32 @@ def _model_params(ckpt: Checkpoint) -> dict[str, Any]:
 # Inpainting
 
 
-class ClampCondition:
-    """Known pixels replaced after every reverse step: by a draw of q(x_s | x_0) (RePaint), or by
-    x_0 itself (the paper's delta on the known pixels)."""
+class ClampCondition(Condition):
+    """Known pixels held to the photo at every reverse step, in one of three ways:
+
+    ``x0``       the known pixels are put into the predicted x_0 before the step's mean is formed
+                 (DDNM, Wang et al. 2023), so the next state is a posterior draw that agrees with
+                 both the current state and the photo;
+    ``repaint``  after the step, the known pixels are replaced by a fresh draw of q(x_s | x_0)
+                 (Lugmayr et al. 2022);
+    ``paper``    after the step, the known pixels are set to x_0 itself: the paper's delta function
+                 on the known pixels (Sohl-Dickstein et al. 2015).
+    The last state is always exactly the photo on the known pixels."""
 
     def __init__(self, known: torch.Tensor, keep: torch.Tensor, clamp: str) -> None:
         self.known, self.keep, self.clamp = known, keep, clamp
 
-    def combine(self, step: ReverseStep, state: int, chain: Chain) -> ReverseStep:
-        return step
+    def project_x0(self, x0: torch.Tensor, state: int, chain: Chain) -> torch.Tensor:
+        return torch.where(self.keep, self.known, x0) if self.clamp == "x0" else x0
 
     def after(self, x: torch.Tensor, state: int, chain: Chain, noise: Callable[[], torch.Tensor]) -> torch.Tensor:
         if state == 0 or self.clamp == "paper":
             target = self.known
-        else:
+        elif self.clamp == "repaint":
             ab = chain.alpha_bar(state - 1)
             target = math.sqrt(ab) * self.known + math.sqrt(1 - ab) * noise()
+        else:
+            return x
         return torch.where(self.keep, target, x)
 
 
@@ -421,13 +428,15 @@ class _Level:
 
 
 def _levels(plane: np.ndarray, mask: np.ndarray, n_levels: int, ckpt: Checkpoint, dev: torch.device, *,
-            steps: int, jump: int, resample: int, context: int, refine_noise: float) -> list[_Level]:
+            steps: int, jump: int, resample: int, context: int, refine_noise: float,
+            final_noise: float) -> list[_Level]:
     """Coarsest first. The coarsest level runs the whole chain; finer ones start from the upsampled
     fill noised to ``refine_noise`` (model units) and refine it (SDEdit-style), with the known
     pixels clamped throughout."""
     diffusion = ckpt.diffusion
     full = _to_tensor(plane, ckpt, dev)
     m = torch.from_numpy(mask.astype(np.float32))[None, None].to(dev)
+    t_min = diffusion.terms().step_for_noise(final_noise) if final_noise > 0 else 1
     out = []
     for level in range(n_levels, -1, -1):
         f = 2**level
@@ -437,11 +446,12 @@ def _levels(plane: np.ndarray, mask: np.ndarray, n_levels: int, ckpt: Checkpoint
         hole = m_l[0, 0] > (0.5 if f == 1 else 0.0)  # coarse pixels partly in the hole count as unknown
         keep = (~hole)[None, None].expand_as(known)
         active = torch.from_numpy(_dilate(hole.cpu().numpy(), max(4, context // (2 * f)))).to(dev)
+        t_end = t_min if level == 0 else 1  # only the finest level may end on the posterior mean
         if level == n_levels:
-            chain = Chain(diffusion, spaced_timesteps(diffusion.T, steps))
+            chain = Chain(diffusion, spaced_timesteps(diffusion.T, steps, t_min=t_end))
         else:
             t_mid = diffusion.terms().step_for_noise(refine_noise)
-            chain = Chain(diffusion, spaced_timesteps(diffusion.T, max(4, steps // 2), t_max=t_mid))
+            chain = Chain(diffusion, spaced_timesteps(diffusion.T, max(4, steps // 2), t_max=t_mid, t_min=t_end))
         states = repaint_states(len(chain), jump=jump, resample=resample)
         out.append(_Level(f, known, keep, active, chain, states))
     return out
@@ -451,6 +461,7 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
             resample: int = 1, jump: int = 5, candidates: int = 1, clamp: str = "repaint", seed: int = 0,
             model: str | Path | Checkpoint | None = None, device: str | torch.device = "auto",
             context: int = 64, coarse_levels: int | None = None, refine_noise: float = 0.4,
+            final_noise: float = 0.0,
             tile: int | None = None, overlap: int = 32,
             reporter: Reporter = NULL_REPORTER, preview_every: int = 0) -> RestoreResult:
     """Fill the masked pixels; ``candidates`` independent fills are returned (the first is the result).
@@ -458,9 +469,11 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
     Large holes are filled coarse to fine: ``coarse_levels`` halvings (default: enough that the
     hole's radius is at most 8 px at the coarsest level) give the network the context it needs;
     each finer level refines the upsampled fill from noise level ``refine_noise``.
+    ``final_noise`` > 0 (model units) ends the chain at the step with that noise level and returns
+    the network's posterior mean there: less texture, lower error (best for thin scratches).
     ``preview_every``: as in :func:`denoise`."""
     if clamp not in CLAMP_MODES:
-        raise RestoreError(f"unknown clamping {clamp!r}; choose repaint or paper")
+        raise RestoreError(f"unknown clamping {clamp!r}; choose one of {', '.join(CLAMP_MODES)}")
     if steps < 1 or resample < 1 or jump < 1 or candidates < 1:
         raise RestoreError("steps, resample, jump and candidates must be at least 1")
     img = _as_image(image)
@@ -472,7 +485,8 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
     ckpt = get_model(model, channels=img.channels, device=dev)
     px, back = _fit_channels(img.pixels, ckpt, notes)
     params = {"task": "inpaint", "steps": steps, "resample": resample, "jump": jump, "candidates": candidates,
-              "clamp": clamp, "seed": seed, **_model_params(ckpt), "context": context, "refine_noise": refine_noise}
+              "clamp": clamp, "seed": seed, **_model_params(ckpt), "context": context, "refine_noise": refine_noise,
+              "final_noise": final_noise}
     radius = hole_radius(m)
     n_levels = coarse_levels_for(radius) if coarse_levels is None else max(0, int(coarse_levels))
     params["coarse_levels"] = n_levels
@@ -492,7 +506,7 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
     job, calls_total = 0, 0
     for plane in planes:
         levels = _levels(plane, mcrop, n_levels, ckpt, dev, steps=steps, jump=jump, resample=resample,
-                         context=context, refine_noise=refine_noise)
+                         context=context, refine_noise=refine_noise, final_noise=final_noise)
         calls = sum(lv.calls for lv in levels)
         calls_total = calls
         for k in range(candidates):

@@ -9,8 +9,6 @@ state: clamp known pixels for inpainting, multiply by a likelihood for denoising
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
-
 import torch
 
 from .diffusion import Chain, GaussianDiffusion, ReverseStep
@@ -18,13 +16,20 @@ from .progress import NULL_REPORTER, Reporter
 from .schedule import spaced_timesteps
 
 
-class Condition(Protocol):
-    """Conditions the reverse chain. ``combine`` may replace the Gaussian of a reverse step before it
-    is sampled (a likelihood product); ``after`` may change the sampled state (clamping)."""
+class Condition:
+    """Conditions the reverse chain; each hook defaults to doing nothing. For the step into ``state``:
+    ``project_x0`` may change the predicted x_0 before the step's mean is formed (known pixels put
+    in, as DDNM does); ``combine`` may replace the step's Gaussian (a likelihood product); ``after``
+    may change the sampled state (clamping known pixels, as the paper and RePaint do)."""
 
-    def combine(self, step: ReverseStep, state: int, chain: Chain) -> ReverseStep: ...
+    def project_x0(self, x0: torch.Tensor, state: int, chain: Chain) -> torch.Tensor:
+        return x0
 
-    def after(self, x: torch.Tensor, state: int, chain: Chain, noise: Callable[[], torch.Tensor]) -> torch.Tensor: ...
+    def combine(self, step: ReverseStep, state: int, chain: Chain) -> ReverseStep:
+        return step
+
+    def after(self, x: torch.Tensor, state: int, chain: Chain, noise: Callable[[], torch.Tensor]) -> torch.Tensor:
+        return x
 
 
 def repaint_states(n: int, *, jump: int = 1, resample: int = 1) -> list[int]:
@@ -77,7 +82,8 @@ def run_chain(
     total, done = network_calls(states), 0
     for a, b in zip(states, states[1:], strict=False):
         if b < a:  # reverse step x_{t_a} -> x_{t_b}
-            step = chain.step(x, b, clip=clip)
+            x0_fn = None if condition is None else (lambda x0, b=b: condition.project_x0(x0, b, chain))
+            step = chain.step(x, b, clip=clip, x0_fn=x0_fn)
             if condition is not None:
                 step = condition.combine(step, b, chain)
             x = step.mean if b == 0 else step.mean + torch.exp(0.5 * step.logvar) * noise()

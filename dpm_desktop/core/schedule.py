@@ -103,11 +103,15 @@ def respace_betas(alphas_bar: torch.Tensor, timesteps: list[int]) -> torch.Tenso
     return (1 - ab / prev).clamp(1e-12, _BETA_MAX)
 
 
-def spaced_timesteps(T: int, n: int, *, t_max: int | None = None) -> list[int]:
-    """``n`` steps from 1 to ``t_max`` (default T), evenly spaced, always including both ends."""
+def spaced_timesteps(T: int, n: int, *, t_max: int | None = None, t_min: int = 1) -> list[int]:
+    """``n`` steps from ``t_min`` to ``t_max`` (default 1 and T), evenly spaced, both ends included.
+
+    A chain whose smallest step is t_min > 1 ends with the network's estimate of x_0 at that step:
+    the posterior mean given x_{t_min} rather than a sample (Tweedie)."""
     t_max = T if t_max is None else t_max
-    n = max(1, min(n, t_max))
+    t_min = max(1, min(t_min, t_max))
+    n = max(1, min(n, t_max - t_min + 1))
     if n == 1:
         return [t_max]
-    steps = torch.linspace(1, t_max, n, dtype=torch.float64).round().long().tolist()
+    steps = torch.linspace(t_min, t_max, n, dtype=torch.float64).round().long().tolist()
     return sorted(set(steps))

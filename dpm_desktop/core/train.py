@@ -258,6 +258,29 @@ class TimestepSampler:
         return idx + 1, self.weights[idx].float()
 
 
+def adapt_channels(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Fine-tune a grayscale model from a colour one (or back): where only the image-channel count
+    differs, the first convolution's input weights are summed (a gray image fed to a colour network
+    is the same gray in R, G and B) or spread, and the output channels (C values, then C
+    variance fractions) are averaged or repeated. Everything else must match exactly."""
+    out = dict(source)
+    for key, want in target.items():
+        have = source.get(key)
+        if have is None or have.shape == want.shape or have.dim() != want.dim():
+            continue
+        if key.endswith("inp.weight") and have.shape[0] == want.shape[0]:  # (w, C_in, k, k)
+            c_in, c_want = have.shape[1], want.shape[1]
+            out[key] = have.sum(1, keepdim=True) if c_want == 1 else have.repeat(1, c_want // c_in, 1, 1) / c_want
+        elif key.startswith("net.out.") and have.shape[1:] == want.shape[1:]:  # (2C, ...) rows: eps then v
+            c_have, c_want = have.shape[0] // 2, want.shape[0] // 2
+            halves = have.view(2, c_have, *have.shape[1:])
+            if c_want == 1:
+                out[key] = halves.mean(1, keepdim=True).reshape(want.shape)
+            else:
+                out[key] = halves.repeat_interleave(c_want // c_have, dim=1).reshape(want.shape)
+    return out
+
+
 def lr_factor(cfg: TrainConfig, progress: float, step: int) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to ``lr_min_factor`` at the end."""
     warm = min(1.0, (step + 1) / max(cfg.warmup, 1))
@@ -485,7 +508,7 @@ class Trainer:
             except CheckpointError as e:
                 raise TrainError(f"cannot fine-tune: {e}") from None
             try:
-                self.raw_model.load_state_dict(init.diffusion.state_dict())
+                self.raw_model.load_state_dict(adapt_channels(init.diffusion.state_dict(), self.raw_model.state_dict()))
             except RuntimeError:
                 raise TrainError(f"cannot fine-tune from {cfg.init_from}: its network differs from this run's "
                                  "(use the same architecture, preset and channels)") from None

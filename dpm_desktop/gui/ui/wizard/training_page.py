@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from ...model.run_store import new_run_dir, read_events, read_settings, write_status
+from ...model.run_store import new_run_dir, read_events, read_settings, read_status, write_status
 from ...workers.train_process import Outcome
 from ..task_panel import format_eta
 from ..widgets import muted
@@ -48,6 +48,7 @@ class TrainingPage(QWizardPage):
         self.resumed_run = False  # continuing a run of an earlier session (or after a crash)
         self._close_after_cancel = False
         self._details = ""
+        self.run_name = ""
 
         self.headline = QLabel()
         self.headline.setTextFormat(Qt.TextFormat.RichText)
@@ -154,6 +155,7 @@ class TrainingPage(QWizardPage):
         plan = w.plan
         assert plan is not None
         w.run_dir = new_run_dir(plan.name)
+        self.run_name = plan.name
         write_status(w.run_dir, "training", name=plan.name, data=str(plan.data), length=plan.length_text)
         w.run.reset()
         w.run.run_dir, w.run.total, w.run.minutes = w.run_dir, plan.steps, plan.minutes
@@ -167,6 +169,7 @@ class TrainingPage(QWizardPage):
         w = self.wizard_
         settings = read_settings(run_dir)
         w.run_dir = Path(run_dir)
+        self.run_name = str(read_status(run_dir).get("name") or settings.get("name") or w.run_dir.name)
         w.run.reset()
         w.run.run_dir, w.run.total, w.run.minutes = w.run_dir, settings.get("steps"), settings.get("minutes")
         w.run.replay(read_events(run_dir))
@@ -231,8 +234,7 @@ class TrainingPage(QWizardPage):
 
     def _on_run_changed(self) -> None:
         w = self.wizard_
-        run, plan = w.run, w.plan
-        name = plan.name if plan else (w.run_dir.name if w.run_dir else "")
+        run, name = w.run, self.run_name
         if run.total:
             where = f"step {run.step:,} of {run.total:,}"
         elif run.minutes:
@@ -297,6 +299,10 @@ class TrainingPage(QWizardPage):
             if self._close_after_cancel:
                 self._close_after_cancel = False
                 w.close_after_cancel()
+            return
+        if outcome.ok and w.closing:  # the app is quitting: keep the run for the next start
+            if w.run_dir is not None and w.run_dir.is_dir():
+                write_status(w.run_dir, "interrupted")
             return
         if outcome.ok and w.run.step == 0 and not self.resumed_run:
             if w.run_dir is not None:

@@ -169,8 +169,11 @@ class GaussianDiffusion(nn.Module):
         ce_T = 0.5 * math.log(2 * math.pi) + 0.5 * (ab_T * x0.float() ** 2 + 1 - ab_T)
         return h_T - h_1 - ce_T.flatten(1).mean(1)
 
-    def bound(self, x0: torch.Tensor, *, all_terms: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The bound K per image in bits per dimension (of the model's data space).
+    @torch.no_grad()
+    def bound(self, x0: torch.Tensor, *, all_terms: bool = False,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+        """The bound K per image in bits per dimension (of the model's data space); for evaluation
+        (training differentiates :meth:`loss`).
 
         ``all_terms``: sum the KL at every t = 2..T (T - 1 network calls per batch). Otherwise one t
         per image drawn uniformly, weighted by T - 1: an unbiased estimate of K.

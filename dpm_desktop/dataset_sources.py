@@ -38,7 +38,8 @@ _CV = "usr/share/doc/opencv-doc/examples/"
 PHOTO_SOURCES: tuple[Source, ...] = (
     Source("mate-backgrounds", _MATE, (
         "Aqua.jpg", "Blinds.jpg", "Dune.jpg", "FreshFlower.jpg", "Garden.jpg", "GreenMeadow.jpg", "LadyBird.jpg",
-        "RainDrops.jpg", "Storm.jpg", "TwoWings.jpg", "Wood.jpg", "YellowFlower.jpg"), "GPL-2+ (mate-backgrounds copyright file)"),
+        "RainDrops.jpg", "Storm.jpg", "TwoWings.jpg", "Wood.jpg", "YellowFlower.jpg"),
+        "GPL-2+ (mate-backgrounds copyright file)"),
     Source("lomiri-wallpapers-16.04", _LOMIRI, (
         "Bridge_by_Sander_Klootwijk.jpg", "Dragonfly_by_Bolly.jpg", "Picture_0B_by_freespace.jpg",
         "Picture_1A_by_freespace.jpg", "Wine_by_Jakkub_Mede.jpg", "aitzgorri_by_Aitzol_Berasategi.jpg",

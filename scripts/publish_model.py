@@ -28,7 +28,8 @@ def card_markdown(meta: dict[str, Any]) -> str:
              "| | |", "|---|---|",
              f"| network | {net['arch']} `{json.dumps(net['config'])}` |",
              f"| diffusion | `{json.dumps(meta['diffusion'])}` |",
-             f"| data | {data.get('kind')}, {data.get('channels')} channel(s), patches of {data.get('patch_size')} px |",
+             f"| data | {data.get('kind')}, {data.get('channels')} channel(s), "
+             f"patches of {data.get('patch_size')} px |",
              f"| training | {tr.get('steps')} steps, {tr.get('wall_time_s')} s on {tr.get('device')} "
              f"(amp {tr.get('amp')}, torch {tr.get('torch')}) |",
              f"| sha256 | `{meta.get('sha256')}` |", ""]

@@ -14,11 +14,13 @@ from dpm_desktop.core.schedule import ScheduleTerms, make_betas, respace_betas, 
 L_NULL = -0.5 * math.log2(2 * math.pi * math.e)
 
 
-def trivial_paper_model(T: int = 20, channels: int = 1, schedule: str = "paper", step1_beta: float = 1e-2) -> GaussianDiffusion:
+def trivial_paper_model(T: int = 20, channels: int = 1, schedule: str = "paper",
+                        step1_beta: float = 1e-2) -> GaussianDiffusion:
     net = PaperNet(PaperNetConfig(channels=channels, T=T, conv_width=4, conv_layers=1, scales=1,
                                   dense_lower_width=4, dense_lower_layers=1, dense_lower_out=2,
                                   dense_upper_width=4, dense_upper_layers=1))
-    return GaussianDiffusion(net, DiffusionConfig(T=T, schedule=schedule, step1_beta=step1_beta, parameterisation="paper"))
+    cfg = DiffusionConfig(T=T, schedule=schedule, step1_beta=step1_beta, parameterisation="paper")
+    return GaussianDiffusion(net, cfg)
 
 
 @pytest.mark.parametrize("kind", ["paper", "linear", "cosine"])
@@ -90,7 +92,7 @@ def test_bound_of_trivial_model_equals_hand_computation() -> None:
     x0 = torch.tensor([[-1.3], [0.0], [0.8], [2.1]], dtype=torch.float64)
     total = torch.zeros(4, dtype=torch.float64)
     for t in range(2, T + 1):
-        b, ab, ab_prev = terms.betas[t - 1], terms.alphas_bar[t - 1], terms.alphas_bar_prev[t - 1]
+        b, ab = terms.betas[t - 1], terms.alphas_bar[t - 1]
         c0, ct, pv = terms.post_c0[t - 1], terms.post_ct[t - 1], terms.post_var[t - 1]
         # q mean - p mean = c0 x0 + (ct - sqrt(1-b)) x_t, with x_t ~ N(sqrt(ab) x0, 1 - ab)
         a = ct - (1 - b).sqrt()

@@ -105,7 +105,8 @@ class GaussianDiffusion(nn.Module):
         return super()._apply(fn, *args, **kwargs)
 
     # ----- forward process -------------------------------------------------------------------
-    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, terms: ScheduleTerms | None = None) -> torch.Tensor:
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+                 terms: ScheduleTerms | None = None) -> torch.Tensor:
         terms = terms or self.terms()
         ab = _at(terms.alphas_bar, t, x0)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise

@@ -209,7 +209,8 @@ class UNet(nn.Module):
                 self.up.append(ResBlock(c + chans.pop(), w * m, emb_dim, cfg.dropout))
                 c = w * m
             if level > 0:
-                self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1)))
+                up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1))
+                self.up.append(up)
         self.out = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv2d(c, 2 * cfg.channels, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)

@@ -118,13 +118,17 @@ def _as_image(image: np.ndarray | str | Path | LoadedImage) -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(np.clip(arr, 0, 1)), alpha, bit_depth)
 
 
-def _fit_channels(px: np.ndarray, ckpt: Checkpoint, notes: list[str]) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+Converter = Callable[[np.ndarray], np.ndarray]
+
+
+def _fit_channels(px: np.ndarray, ckpt: Checkpoint, notes: list[str]) -> tuple[np.ndarray, Converter]:
     """Adapt the image's channels to the model's; returns the model input and the way back."""
     c_img, c_model = px.shape[2], ckpt.channels
     if c_img == c_model:
         return px, lambda y: y
     if c_img == 1 and c_model == 3:
-        notes.append("grayscale image restored with a colour model: gray copied to R, G, B and the result converted back to gray")
+        notes.append("grayscale image restored with a colour model: gray copied to R, G, B and the result "
+                     "converted back to gray")
         return np.repeat(px, 3, axis=2), to_gray
     if c_img == 3 and c_model == 1:
         notes.append("colour image restored with a grayscale model: each of R, G, B restored on its own")
@@ -273,10 +277,8 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
             chain = Chain(diffusion, spaced_timesteps(diffusion.T, steps, t_max=t_top))
             draws = []
             for _ in range(samples):
-                if mode == "sample":
-                    x = y * math.sqrt(ab)  # y brought to step t*: distributed as q(x_t* | x_0)
-                else:
-                    x = torch.randn(y.shape, generator=gen).to(dev)
+                # sample: y brought to step t* is distributed as q(x_t* | x_0)
+                x = y * math.sqrt(ab) if mode == "sample" else torch.randn(y.shape, generator=gen).to(dev)
                 cond = LikelihoodCondition(y, sig_m) if mode == "paper" else None
                 sub = reporter.sub(job * len(chain), n_jobs * len(chain))
                 x = run_chain(chain, x, condition=cond, generator=gen, clip=ckpt.data_range, reporter=sub,
@@ -384,10 +386,7 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
     m = mask.astype(np.int32)
     for axis in (0, 1):
         c = np.cumsum(np.pad(m, [(r + 1, r) if a == axis else (0, 0) for a in range(2)]), axis=axis)
-        if axis == 0:
-            m = (c[2 * r + 1:] - c[:-2 * r - 1]) > 0
-        else:
-            m = (c[:, 2 * r + 1:] - c[:, :-2 * r - 1]) > 0
+        m = c[2 * r + 1:] - c[:-2 * r - 1] > 0 if axis == 0 else c[:, 2 * r + 1:] - c[:, :-2 * r - 1] > 0
         m = m.astype(np.int32)
     return m.astype(bool)
 
@@ -516,7 +515,8 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
                 if x is None:
                     x = torch.randn(lv.known.shape, generator=gen).to(dev)
                 else:  # upsample the coarser fill, keep the known pixels, noise to the chain's top
-                    up = torch.nn.functional.interpolate(x, size=lv.known.shape[-2:], mode="bilinear", align_corners=False)
+                    up = torch.nn.functional.interpolate(x, size=lv.known.shape[-2:], mode="bilinear",
+                                                         align_corners=False)
                     guess = torch.where(lv.keep, lv.known, up)
                     ab = lv.chain.alpha_bar(len(lv.chain) - 1)
                     x = math.sqrt(ab) * guess + math.sqrt(1 - ab) * torch.randn(guess.shape, generator=gen).to(dev)

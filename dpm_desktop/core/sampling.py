@@ -8,7 +8,9 @@ state: clamp known pixels for inpainting, multiply by a likelihood for denoising
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+
 import torch
 
 from .diffusion import Chain, GaussianDiffusion, ReverseStep
@@ -51,10 +53,11 @@ def repaint_states(n: int, *, jump: int = 1, resample: int = 1) -> list[int]:
 
 
 def network_calls(states: list[int]) -> int:
-    return sum(1 for a, b in zip(states, states[1:], strict=False) if b < a)
+    return sum(1 for a, b in itertools.pairwise(states) if b < a)
 
 
-def make_noise(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Callable[[], torch.Tensor]:
+def make_noise(shape: tuple[int, ...], generator: torch.Generator | None,
+               device: torch.device) -> Callable[[], torch.Tensor]:
     """Noise drawn on the CPU from a seeded generator, so results are the same on every device."""
 
     def draw() -> torch.Tensor:
@@ -80,7 +83,7 @@ def run_chain(
     states = states or list(range(len(chain), -1, -1))
     noise = make_noise(tuple(x.shape), generator, x.device)
     total, done = network_calls(states), 0
-    for a, b in zip(states, states[1:], strict=False):
+    for a, b in itertools.pairwise(states):
         if b < a:  # reverse step x_{t_a} -> x_{t_b}
             x0_fn = None if condition is None else (lambda x0, b=b: condition.project_x0(x0, b, chain))
             step = chain.step(x, b, clip=clip, x0_fn=x0_fn)

@@ -18,7 +18,8 @@ Under DDP the launcher (``dpm train --nproc N``) asks by creating the file ``STO
 which every rank checks each step: torchrun's own signal handling would end the workers' processes
 with a traceback instead. A single process honours the same file (and removes it once it has
 stopped): the desktop app's training wizard stops its child trainer that way on every platform,
-since Windows cannot send SIGTERM to a console child.
+since Windows cannot send SIGTERM to a console child. Started by the app (``DPM_TRAIN_PARENT_PID``),
+the trainer also stops with a checkpoint if the app dies (POSIX).
 ``--resume`` continues a single-process run exactly (weights, EMA, optimizer, every random
 stream); under DDP, ranks other than 0 continue with fresh random streams seeded by the step.
 """
@@ -57,6 +58,7 @@ from .presets import DATA_DEFAULTS, network_settings
 
 EventSink = Callable[[dict[str, Any]], None]
 STOP_FILE = "STOP"
+PARENT_ENV = "DPM_TRAIN_PARENT_PID"  # set by the desktop app: if it dies, stop with a checkpoint
 
 
 class TrainError(Exception):
@@ -373,7 +375,8 @@ class Trainer:
         record = {"event": event, "time": time.time(), **fields}
         with contextlib.suppress(OSError), open(self.run_dir / "progress.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
-        self.events(record)
+        with contextlib.suppress(BrokenPipeError):  # the reader of --progress jsonl died; progress.jsonl has it
+            self.events(record)
 
     def request_stop(self, *_: Any) -> None:
         self.stop_requested = True
@@ -612,7 +615,7 @@ class Trainer:
         try:
             window_t, window_n, losses = time.monotonic(), 0, []
             while True:
-                asked = self.stop_requested or (self.run_dir / STOP_FILE).exists()
+                asked = self.stop_requested or (self.run_dir / STOP_FILE).exists() or _parent_gone()
                 finished, stop = self._agree(self.done(), asked)
                 if finished:
                     break
@@ -733,6 +736,13 @@ def _rng_state(dataset: Any) -> Any:
 def _set_rng_state(dataset: Any, state: Any) -> None:
     if state is not None and getattr(dataset, "rng", None) is not None:
         dataset.rng.bit_generator.state = state
+
+
+def _parent_gone() -> bool:
+    """True when the process that started this trainer with ``DPM_TRAIN_PARENT_PID`` has died
+    (POSIX: this process was re-parented), so that an app crash leaves a resumable run, not an orphan."""
+    parent = os.environ.get(PARENT_ENV)
+    return bool(parent) and os.name == "posix" and str(os.getppid()) != parent
 
 
 def _main_thread() -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 
-from dpm_desktop.core.train import STOP_FILE
+from dpm_desktop.core.train import PARENT_ENV, STOP_FILE
 
 from ..model.training_run import parse_event
 
@@ -173,6 +173,7 @@ class TrainProcess(QObject):
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")
         env.insert("PYTHONIOENCODING", "utf-8")
+        env.insert(PARENT_ENV, str(os.getpid()))  # if the app dies, the trainer stops with a checkpoint
         if not getattr(sys, "frozen", False):  # the child imports this very source tree
             root = str(Path(__file__).resolve().parents[3])
             env.insert("PYTHONPATH", os.pathsep.join(p for p in (root, env.value("PYTHONPATH")) if p))

@@ -108,6 +108,7 @@ class DataPage(QWizardPage):
         self.thumbs.setSelectionMode(QListWidget.SelectionMode.NoSelection)
         self.skipped = QListWidget()
         self.skipped.setWordWrap(True)
+        self.skipped.setStyleSheet("QListWidget::item { padding: 3px 2px; }")
         self.skipped_label = muted("Skipped files")
         left, right = QWidget(), QWidget()
         lv, rv = QVBoxLayout(left), QVBoxLayout(right)

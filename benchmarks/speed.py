@@ -161,6 +161,7 @@ def peak_memory(run: Run, model: str, photos: list[Photo], threads: int | None, 
     del big
     log(PART, f"denoising a {w}x{h} photo in a child process...")
     r = run_child(dpm_command(model, run.device, src, WORK_DIR / f"ours-{w}x{h}.jpg"), child_env(threads))
+    log(PART, f"{w}x{h}: peak {r.max_rss_mib:.0f} MiB, {r.wall_s:.0f} s wall, {r.cpu_s:.0f} s CPU")
     t = Table(f"Peak memory: `dpm denoise` (mean mode) on a {w}x{h} ({w * h / 1e6:.0f} MP) JPEG",
               ["peak resident memory (MiB)", "wall s", "CPU s"])
     t.add(r.max_rss_mib, r.wall_s, r.cpu_s)

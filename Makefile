@@ -31,5 +31,12 @@ bench: install
 run: install
 	$(BIN)/dpm-desktop resources/sample.jpg
 
+# The installable package (README "Packaging"): build/out/<cpu|cuda>/dpm-desktop/ and a .tar.gz.
+# TORCH=cuda builds with a CUDA torch in its own venv (build/work/venv-cuda).
+TORCH ?= cpu
+package: install
+	$(PIP) install -q -c constraints.txt -e ".[gui,package]"
+	$(BIN)/python build/build.py --torch $(TORCH)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build/out build/work

@@ -160,7 +160,7 @@ def check_window(sample: Path) -> str:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer, qVersion
 
     from .gui.app import create_app
-    from .gui.model.settings import AppSettings
+    from .gui.model.settings import AppSettings, open_qsettings
     from .gui.ui.main_window import MainWindow
 
     app = create_app([sys.argv[0]])
@@ -182,7 +182,7 @@ def check_window(sample: Path) -> str:
         raise CheckFailed(f"{detail}: the window did not show")
     if outcome != ["opened"]:
         raise CheckFailed(f"{detail}: opening {sample.name}: {outcome[0] if outcome else 'timed out'}")
-    return f"{detail}: window shown, {sample.name} opened, window closed"
+    return f"{detail}: window shown, {sample.name} opened, window closed; settings file {open_qsettings().fileName()}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,11 +218,12 @@ def run_self_test(*, allow_no_models: bool = False, device: str = "cpu", window:
 
     from . import __version__
     from .core.checkpoint import load_checkpoint
-    from .core.registry import broken_models, bundled_models_dir, list_models
+    from .core.registry import broken_models, bundled_models_dir, list_models, user_models_dir
 
     where = "frozen app" if getattr(sys, "frozen", False) else "source install"
     report.line("info", "installation", f"DPM Desktop {__version__} ({where}), Python {platform.python_version()}, "
                 f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}")
+    report.line("info", "folders", f"bundled models {bundled_models_dir()}; user models {user_models_dir()}")
     sample = resources_dir() / "sample.jpg"
     refs: dict[int, np.ndarray] = {}
 

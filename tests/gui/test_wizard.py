@@ -47,7 +47,7 @@ def test_walk_the_whole_wizard_to_a_model_in_the_picker(window, qtbot, photo_fol
     assert wiz.currentId() == wiz.MODEL and page2.name.text() == photo_folder.name
     page2.preset_buttons["tiny"].setChecked(True)
     page2.patch.setCurrentIndex(page2.patch.findData(32))
-    page2.steps.setValue(30)
+    page2.steps.setValue(20)
     page2.device.setCurrentIndex(page2.device.findData("cpu"))
     page2.name.setText("holiday")
     qtbot.waitUntil(lambda: "/ 1000 steps on CPU" in page2.time_labels["tiny"].text(), timeout=120_000)
@@ -65,21 +65,21 @@ def test_walk_the_whole_wizard_to_a_model_in_the_picker(window, qtbot, photo_fol
     qtbot.waitUntil(lambda: wiz.currentId() == wiz.DONE, timeout=TRAIN_TIMEOUT_MS)
     run_dir = wiz.run_dir
     assert run_dir.parent == runs_dir()
-    assert wiz.process.outcome.kind == "done" and wiz.run.step == 30
+    assert wiz.process.outcome.kind == "done" and wiz.run.step == 20
     assert wiz.run.loss and wiz.run.val and wiz.run.val[-1].psnr25 is not None
     assert not wiz.training_page.preview.pixmap().isNull()
     assert wiz.training_page.loss_plot.ys and wiz.training_page.val_plot.ys
 
     # 4. Done: the newest checkpoint registered under the chosen name, with its card.
     latest = json.loads((run_dir / "latest.json").read_text())
-    assert latest["step"] == 30 and (run_dir / latest["state"] / "model.safetensors").is_file()
+    assert latest["step"] == 20 and (run_dir / latest["state"] / "model.safetensors").is_file()
     model_dir = user_models_dir() / "holiday"
     ckpt = load_checkpoint(model_dir)
-    assert ckpt.meta["training"]["steps"] == 30 and ckpt.channels == 3
+    assert ckpt.meta["training"]["steps"] == 20 and ckpt.channels == 3
     assert ckpt.meta["sha256"] == json.loads((run_dir / latest["state"] / "model.json").read_text())["sha256"]
     assert run_store.read_status(run_dir)["status"] == "registered"
     card = wiz.done_page.card.text()
-    assert "holiday" in card and "30 steps" in card and "6 colour photos" in card and "bits/px" in card
+    assert "holiday" in card and "20 steps" in card and "6 colour photos" in card and "bits/px" in card
     assert "holiday" in [m.name for m in list_models()]
     picker = window.task_panel.model
     assert picker.findData("holiday") >= 0

@@ -84,7 +84,7 @@ class MainWindow(QMainWindow):
         self.task_panel.set_params(self.settings.task)
         self._restore_layout()
         self._update_state()
-        QTimer.singleShot(0, self.offer_resumable_runs)
+        QTimer.singleShot(0, self, self.offer_resumable_runs)
 
     # construction ----------------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:

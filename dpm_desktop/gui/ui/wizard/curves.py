@@ -23,7 +23,7 @@ def nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
     first = math.ceil(lo / step) * step
-    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+    return [round(first + i * step, 12) for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
 def format_tick(v: float) -> str:
@@ -179,4 +179,6 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
                 out.append(v)
     if len(out) > 6:
         out = [v for v in out if f"{v:e}".startswith("1")] or out
+    if len(out) < 3:  # a narrow range (less than a decade): round values, placed logarithmically
+        out = [v for v in nice_ticks(10**lo, 10**hi, 3) if v > 0 and lo <= math.log10(v) <= hi]
     return out

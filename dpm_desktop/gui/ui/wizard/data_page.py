@@ -109,6 +109,9 @@ class DataPage(QWizardPage):
         self.skipped = QListWidget()
         self.skipped.setWordWrap(True)
         self.skipped.setStyleSheet("QListWidget::item { padding: 3px 2px; }")
+        self.skipped.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.skipped.setResizeMode(QListView.ResizeMode.Adjust)
+        self.skipped.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.skipped_label = muted("Skipped files")
         left, right = QWidget(), QWidget()
         lv, rv = QVBoxLayout(left), QVBoxLayout(right)
@@ -122,7 +125,7 @@ class DataPage(QWizardPage):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
-        split.setSizes([640, 300])
+        split.setSizes([600, 380])
 
         lay = QVBoxLayout(self)
         lay.addWidget(self.resume_box)

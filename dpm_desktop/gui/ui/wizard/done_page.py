@@ -7,6 +7,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget, QWizardPage
 
 from dpm_desktop.core import registry
@@ -53,7 +54,7 @@ def card_html(entry: ModelEntry, stopped_at: tuple[int, int] | None = None) -> s
                             f"T = {meta.get('diffusion', {}).get('T', '?')}"
                             + (f"; fine-tuned from <code>{html.escape(str(init))}</code>" if init else "")))
     if "bits_per_px" in metrics:
-        m = f"bound {metrics['bits_per_px']:.3f} ± {metrics.get('bits_stderr', 0):.3f} bits/px"
+        m = f"bound K {metrics['bits_per_px']:.3f} ± {metrics.get('bits_stderr', 0):.3f} bits/px"
         if "psnr25" in metrics:
             m += f" · one-step denoising PSNR {metrics['psnr25']:.2f} dB at σ 25"
         rows.append(("Validation", m + (f" (at step {metrics['at_step']:,})" if "at_step" in metrics else "")))
@@ -83,6 +84,9 @@ class DonePage(QWizardPage):
         self.retry_button.hide()
         self.note = muted("The training run (all its checkpoints and the progress log) stays in the run folder; "
                           "you can delete it once you are happy with the model.")
+        self.preview = QLabel()
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.preview_caption = muted("")
         row = QHBoxLayout()
         row.addWidget(self.open_button)
         row.addWidget(self.retry_button)
@@ -91,6 +95,9 @@ class DonePage(QWizardPage):
         lay.addWidget(self.card)
         lay.addLayout(row)
         lay.addWidget(self.note)
+        lay.addSpacing(8)
+        lay.addWidget(self.preview_caption)
+        lay.addWidget(self.preview)
         lay.addStretch(1)
 
     @property
@@ -128,9 +135,21 @@ class DonePage(QWizardPage):
         self.retry_button.hide()
         self.open_button.setEnabled(True)
         self._repolish()
+        self._show_preview()
         w.catalogue.refresh()
         w.modelRegistered.emit(self.entry.name)
         return True
+
+    def _show_preview(self) -> None:
+        """The last validation's noisy | denoised | clean patches, pixels enlarged whole."""
+        path = self.wizard_.run.preview
+        pix = QPixmap(str(path)) if path is not None else QPixmap()
+        if pix.isNull():
+            return
+        scale = max(1, 300 // max(pix.width(), pix.height()))
+        self.preview.setPixmap(pix.scaled(pix.width() * scale, pix.height() * scale,
+                                          Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+        self.preview_caption.setText("Last validation: noisy (σ 25) · denoised in one step · clean")
 
     def _repolish(self) -> None:
         self.card.style().unpolish(self.card)

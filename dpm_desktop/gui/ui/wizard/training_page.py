@@ -79,7 +79,7 @@ class TrainingPage(QWizardPage):
 
         self.loss_plot = CurvePlot("Training loss", LOSS_COLOR, empty_text="The loss appears after the first steps",
                                    log_y=True, smoothed=True)
-        self.val_plot = CurvePlot("Validation bound (bits/px, lower is better)", VAL_COLOR,
+        self.val_plot = CurvePlot("Validation bound K (bits/px, higher is better)", VAL_COLOR,
                                   empty_text="Measured on held-out photos at every validation")
         self.preview = QLabel()
         self.preview.setObjectName("preview")

@@ -66,9 +66,9 @@ class TrainWizard(QWizard):
         self.data_page.resumeRequested.connect(self.resume_run)
         if resume is not None:
             self.setStartId(self.TRAINING)
-        # The training page has its own Cancel training beside Pause and Stop and keep.
-        self.currentIdChanged.connect(
-            lambda page: self.button(QWizard.WizardButton.CancelButton).setVisible(page != self.TRAINING))
+        # The training page has its own Cancel training beside Pause and Stop and keep; Done has none.
+        self.currentIdChanged.connect(lambda page: self.button(QWizard.WizardButton.CancelButton).setVisible(
+            page not in (self.TRAINING, self.DONE)))
         self.resize(1040, 760)
 
     # state ---------------------------------------------------------------------------------------

@@ -296,8 +296,8 @@ class Report:
     load: str = ""  # the other-load line, set when the report is written
 
     def markdown(self) -> str:
-        parts = [f"## {self.title}", "", *[f"{h}  " for h in self.header], environment_line(self.run.env),
-                 self.load, ""]
+        lines = [*self.header, environment_line(self.run.env), self.load]
+        parts = [f"## {self.title}", "", *[f"{line}  " for line in lines if line], ""]
         if self.run.quick:
             parts += ["**Quick run** (crops, fewer images and noise levels): for development, not for "
                       "quoting.", ""]

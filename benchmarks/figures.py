@@ -41,9 +41,11 @@ def image_grid(rows: list[list[Panel]], path: Path, row_labels: list[str] | None
             ax.set_title(caption, fontsize=8)
             if j == 0 and row_labels:
                 ax.set_ylabel(row_labels[i], fontsize=9)
+    top = 1.0
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        top = 1 - 0.45 / fig.get_figheight()  # keep the panel captions clear of the title
+    fig.tight_layout(rect=(0, 0, 1, top))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

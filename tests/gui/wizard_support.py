@@ -72,21 +72,6 @@ def start_training(qtbot, wiz: TrainWizard, folder: Path, *, steps: int, name: s
     assert wiz.currentId() == wiz.TRAINING
 
 
-def wait_event(qtbot, wiz: TrainWizard, kind: str, timeout: int = TRAIN_TIMEOUT_MS, **match) -> dict:
-    """Wait for the trainer's next event of this kind (with these fields)."""
-    got: list[dict] = []
-
-    def check(e: dict) -> bool:
-        ok = e.get("event") == kind and all(e.get(k) == v for k, v in match.items())
-        if ok:
-            got.append(e)
-        return ok
-
-    with qtbot.waitSignal(wiz.process.event, timeout=timeout, check_params_cb=check):
-        pass
-    return got[0]
-
-
 def proc_state(pid: int) -> str:
     """The kernel's one-letter state of a process: R, S, T (stopped), Z..."""
     with open(f"/proc/{pid}/stat") as f:

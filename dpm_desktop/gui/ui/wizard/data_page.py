@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...model.run_store import RunSummary, resumable_runs
-from ...workers.folder_scan import MIN_PATCH, THUMB_SIDE, ScanReport, scan
+from ...workers.folder_scan import THUMB_SIDE, ScanReport, scan
 from ...workers.runner import JobRunner, StepInfo
 from ..widgets import muted
 
@@ -252,10 +252,6 @@ class DataPage(QWizardPage):
     @property
     def channels(self) -> int:
         return 1 if self.gray.isChecked() else 3
-
-    @property
-    def min_patch(self) -> int:
-        return MIN_PATCH
 
     def shutdown(self) -> None:
         self._timer.stop()

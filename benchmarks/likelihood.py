@@ -77,7 +77,7 @@ def bench(run: Run, names: list[str], report: Report) -> None:
         report.records.append({"model": info["name"], "data": described, **res.as_dict(), "wall_s": tm.wall_s,
                                "training_validation_K": val})
         log(PART, f"{info['name']}: K = {res.K_bits:.3f} ± {res.stderr_bits:.3f} {res.unit} on {described}")
-    t.note = (f"Images: {draws} draws of t per item (an unbiased estimate of K); Swiss roll: all T terms "
+    t.note = (f"Images: {draws} draw(s) of t per item (an unbiased estimate of K); Swiss roll: all T terms "
               "summed. Higher is better. 'K at training validation': the model's own last validation value, "
               "on its training distribution. 'Best possible K': the data's true log-density, where known. "
               "The paper's numbers are for its own models and data: compare like with like (Swiss roll with "

@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "build"
+sys.path.insert(0, str(BUILD))
 APP = "dpm-desktop"
 
 DESKTOP_ENTRY = """[Desktop Entry]
@@ -127,6 +128,28 @@ def add_launchers(bundle: Path, version: str, variant: str) -> None:
     (bundle / "README.txt").write_text(README_TXT.format(version=version, variant=variant))
 
 
+def strip_libraries(internal: Path) -> int:
+    """``strip --strip-unneeded`` the libraries :data:`prune.STRIPPED` names, each only if that makes
+    it smaller; returns the bytes saved (0 without binutils' ``strip``)."""
+    from prune import STRIPPED
+
+    if shutil.which("strip") is None:
+        print("build: no `strip` (binutils) here: libraries left as they are", flush=True)
+        return 0
+    saved = 0
+    libs = {p for pattern in STRIPPED for p in internal.glob(pattern)}
+    for lib in sorted(p for p in libs if p.is_file() and not p.is_symlink()):
+        tmp = lib.with_name(lib.name + ".stripped")
+        subprocess.run(["strip", "--strip-unneeded", "-o", str(tmp), str(lib)], check=True)
+        if tmp.stat().st_size < lib.stat().st_size:
+            saved += lib.stat().st_size - tmp.stat().st_size
+            shutil.copymode(lib, tmp)
+            tmp.replace(lib)
+        else:
+            tmp.unlink()
+    return saved
+
+
 def missing_for_x11(bundle: Path) -> list[str]:
     """Libraries Qt's X11 plugin links that neither the bundle nor this machine has. PyInstaller
     bundles what the build machine has, so users would need these themselves."""
@@ -163,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
          "--workpath", str(work), str(BUILD / "dpm_desktop.spec")], env=env, cwd=ROOT)
     version = subprocess.run([str(py), "-c", "import dpm_desktop; print(dpm_desktop.__version__)"],
                              capture_output=True, text=True, check=True).stdout.strip()
+    if not args.no_prune:
+        print(f"build: stripping symbol tables saved {mib(strip_libraries(bundle / '_internal'))}", flush=True)
     add_launchers(bundle, version, args.torch)
     missing = missing_for_x11(bundle)
     if missing:

@@ -260,13 +260,18 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
     for plane in planes:
         y = _to_tensor(plane, ckpt, dev)
         ab = float(diffusion.terms().alphas_bar[t_star - 1])
-        with torch.inference_mode(), tiled(diffusion, tile, overlap, check=reporter.check), _autocast(dev):
+        # Mean mode tiles the x_0 prediction itself (3 channels) rather than the network's output:
+        # the full-size buffers are then the photo's size, which bounds memory on 24 MP photos.
+        predict_x0 = TiledNet(lambda x, t: diffusion.reverse_step(x, t).pred_x0.float().clamp(*ckpt.data_range),
+                              tile=tile, overlap=overlap, check=reporter.check)
+        chain_tiling = contextlib.nullcontext() if mode == "mean" else tiled(diffusion, tile, overlap,
+                                                                               check=reporter.check)
+        with torch.inference_mode(), chain_tiling, _autocast(dev):
             if mode == "mean":
                 t = torch.full((1,), t_star, device=dev, dtype=torch.long)
                 est = torch.zeros_like(y)
                 for k in range(ensemble):  # D4 symmetries: the estimate is mapped back and averaged
-                    yk = _d4(y * math.sqrt(ab), k)
-                    est += _d4_inverse(diffusion.reverse_step(yk, t).pred_x0.float().clamp(*ckpt.data_range), k)
+                    est += _d4_inverse(predict_x0(_d4(y * math.sqrt(ab), k), t), k)
                     job += 1
                     reporter.step(job, n_jobs)
                 outs.append(_to_array(est / ensemble, ckpt))

@@ -45,14 +45,16 @@ def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
 
 
 class TiledNet(nn.Module):
-    """``net(x, t)`` on overlapping tiles. ``active`` (H x W bool), when given, limits the work to
-    tiles that touch it; outputs elsewhere are zero (callers must not use them)."""
+    """``fn(x, t)`` (a network, or any per-pixel function of one, such as the predicted x_0) on
+    overlapping tiles. ``active`` (H x W bool), when given, limits the work to tiles that touch it;
+    outputs elsewhere are zero (callers must not use them)."""
 
-    def __init__(self, net: nn.Module, tile: int = 256, overlap: int = 32, active: torch.Tensor | None = None,
-                 min_tile: int = 32, check: Callable[[], None] | None = None) -> None:
+    def __init__(self, fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], tile: int = 256, overlap: int = 32,
+                 active: torch.Tensor | None = None, min_tile: int = 32,
+                 check: Callable[[], None] | None = None) -> None:
         super().__init__()
-        self.net, self.tile, self.overlap, self.active, self.min_tile = net, tile, overlap, active, min_tile
-        self.cfg = getattr(net, "cfg", None)
+        self.fn, self.tile, self.overlap, self.active, self.min_tile = fn, tile, overlap, active, min_tile
+        self.cfg = getattr(fn, "cfg", None)
         self.check = check  # called before every tile: raises to cancel a long call mid-way
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -63,7 +65,7 @@ class TiledNet(nn.Module):
 
     def _run(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         try:
-            return self.net(x, t)
+            return self.fn(x, t)
         except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
             h, w = x.shape[-2:]
             if not is_oom(e) or max(h, w) <= self.min_tile:

@@ -33,7 +33,9 @@ SIGMA = 25.0  # denoising check: noise std on the 0-255 scale
 PHOTO_GAIN_DB = 3.0  # a photo model must improve PSNR by at least this much at SIGMA
 OTHER_GAIN_DB = 0.5  # any other image model (e.g. dead leaves) must still improve it
 INPAINT_STEPS = 10
-INPAINT_SLACK_DB = 3.0  # the hole may be at most this much worse than filling it with the ring's mean colour
+# The filled hole's PSNR may be at most this much below that of filling it with the mean colour of
+# the ring around it (a photo model / any other; a broken network scores about 7 dB below it).
+PHOTO_INPAINT_SLACK_DB, OTHER_INPAINT_SLACK_DB = 3.0, 5.0
 POINT_SAMPLES, POINT_STEPS = 512, 40
 POINT_STD_RATIO = (0.5, 2.0)  # samples' spread against the training data's, per dimension
 WINDOW_TIMEOUT_S = 60.0
@@ -130,9 +132,10 @@ def check_inpaint(ckpt: Any, clean: np.ndarray, device: str) -> str:
     ring = grow(mask, 3) & ~mask
     flat = np.where(mask[..., None], clean[ring].mean(axis=0), clean)
     got, baseline = psnr(out[mask], clean[mask]), psnr(flat[mask], clean[mask])
+    need = baseline - (PHOTO_INPAINT_SLACK_DB if is_photo_model(ckpt.meta) else OTHER_INPAINT_SLACK_DB)
     detail = (f"{INPAINT_STEPS} steps, {int(mask.sum())} px: unmasked pixels identical; hole PSNR {got:.2f} dB "
-              f"(ring-mean fill {baseline:.2f}, needs >= {baseline - INPAINT_SLACK_DB:.2f})")
-    if got < baseline - INPAINT_SLACK_DB:
+              f"(ring-mean fill {baseline:.2f}, needs >= {need:.2f})")
+    if got < need:
         raise CheckFailed(detail)
     return detail
 

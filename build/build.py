@@ -80,7 +80,7 @@ Run it from this folder, nothing to install:
   ./dpm-desktop --self-test    checks this installation (every bundled model, the window); exits 0
 
 Menu entry, icon and `dpm` on your PATH:  ./install.sh   (undo: ./install.sh --uninstall)
-Your own models and settings live where the app from source keeps them (dpm models shows the folder).
+Your own models and settings live where the app run from source keeps them (./dpm self-test prints the folders).
 """
 
 

@@ -78,8 +78,11 @@ def main() -> None:
         meta["data"]["sources"] = {"count": len(manifest["files"]), "rebuild": args.rebuild or "",
                                    "packages": [[p, n, lic[p]] for p, n in sorted(counts.items())]}
         meta["data"]["summary"]["source"] = args.rebuild or meta["data"]["summary"].get("source")
+    # The trainer's metrics come from its own validation patches (held out by file); say so.
+    meta["metrics"] = {(k if k.startswith("validation_") else f"validation_{k}"): v
+                       for k, v in meta.get("metrics", {}).items()}
     if args.metrics:
-        meta["metrics"] = {**meta.get("metrics", {}), **json.loads(Path(args.metrics).read_text())}
+        meta["metrics"].update(json.loads(Path(args.metrics).read_text()))
     dest = Path(args.models_dir) / args.name
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(ckpt.meta["_paths"]["weights"], dest / WEIGHTS_NAME)

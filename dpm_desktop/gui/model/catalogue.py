@@ -76,7 +76,8 @@ class ModelCatalogue(QObject):
         self.refresh()
 
     def refresh(self) -> None:
-        self.entries = registry.list_models()
+        # Only image models restore photos; 2-D point models (the Swiss roll) are for `dpm sample`.
+        self.entries = [m for m in registry.list_models() if m.meta["data"].get("kind", "image") == "image"]
         self.changed.emit()
 
     def names(self) -> list[str]:

@@ -359,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("checkpoint", help="model folder, model name, or training run folder")
     e.add_argument("--data", required=True, help="swissroll, deadleaves or a folder of images")
     e.add_argument("--n", type=int, default=256, help="number of points / patches")
-    e.add_argument("--draws", type=int, default=4, help="draws of t per item (unbiased estimate)")
+    e.add_argument("--draws", type=int, default=4, help="log-stratified passes over t per item (unbiased estimate)")
     e.add_argument("--all-terms", action="store_true", help="sum all T - 1 KL terms instead of sampling t")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="auto")

@@ -369,7 +369,7 @@ class MainWindow(QMainWindow):
         False if it cannot start. A file that cannot be read shows why and the current document
         stays as it was."""
         path = Path(path)
-        if self.loader.is_running:
+        if not self.loader.settle():
             self.statusBar().showMessage("Still opening the previous image…", 3000)
             return False
         if self.doc.has_image and not self._may_discard():
@@ -555,7 +555,7 @@ class MainWindow(QMainWindow):
 
     # running ---------------------------------------------------------------------------------
     def run_task(self) -> bool:
-        if self.runner.is_running or self.batch_runner.is_running:
+        if not (self.runner.settle() and self.batch_runner.settle()):
             return False
         if not self.doc.has_image:
             self.show_error("Nothing to restore", "Open a photo first.")
@@ -613,7 +613,7 @@ class MainWindow(QMainWindow):
 
     # batch -----------------------------------------------------------------------------------
     def batch(self) -> bool:
-        if self.runner.is_running or self.batch_runner.is_running or not self.task_panel.has_model():
+        if not (self.runner.settle() and self.batch_runner.settle()) or not self.task_panel.has_model():
             return False
         params = self.task_panel.params()
         has_mask = self.doc.has_image and not self.doc.mask_is_empty()

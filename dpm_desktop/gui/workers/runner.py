@@ -103,6 +103,7 @@ class JobRunner(QObject):
         self._worker: Worker | None = None
         self._token: CancelToken | None = None
         self.context: Any = None  # what the caller attached to the running job
+        self._delivered = False  # the running job has sent its result; its thread is only unwinding
         self._closed = False  # after shutdown() nothing starts any more
 
     @property
@@ -117,10 +118,14 @@ class JobRunner(QObject):
             raise RuntimeError("a job is already running")
         self._token = CancelToken()
         self.context = context
+        self._delivered = False
         thread, worker = QThread(), Worker(fn, self._token)
         thread.setObjectName("dpm-restore")
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
+        # Connected first, so the flag is set before the re-emitted signals reach anyone.
+        for outcome in (worker.finished, worker.failed, worker.cancelled):
+            outcome.connect(self._on_delivered)
         worker.progress.connect(self.progress)
         worker.preview.connect(self.preview)
         worker.finished.connect(self.finished)
@@ -134,6 +139,19 @@ class JobRunner(QObject):
         self.started.emit()
         self.runningChanged.emit(True)
         return True
+
+    def _on_delivered(self, *_: Any) -> None:
+        self._delivered = True
+
+    def settle(self, timeout_ms: int = 5_000) -> bool:
+        """True when no job runs. A job that has already delivered its result is waited for, so that
+        a slot reacting to that result can start the next job at once."""
+        thread = self._thread
+        if thread is None:
+            return True
+        if self._delivered and thread.wait(timeout_ms):
+            self._cleanup()
+        return self._thread is None
 
     def cancel(self) -> None:
         if self._token is not None:

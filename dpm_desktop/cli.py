@@ -73,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         T=args.T, learn_betas=args.learn_betas, t_sampling=args.t_sampling, seed=args.seed, device=args.device,
         amp=args.amp, checkpoint_every=args.checkpoint_every, val_every=args.val_every, init_from=args.init_from,
         threads=args.threads, ema_decay=args.ema_decay, warmup=args.warmup, min_scale=args.min_scale,
-        step1_beta=args.step1_beta,
+        step1_beta=args.step1_beta, turns=args.turns,
     )
     if args.progress == "jsonl":
         def sink(e: dict[str, Any]) -> None:
@@ -326,6 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how training draws t: importance = by recent loss size (default for the bound), "
                         "restoration = half the draws where noise is 2..80 / 255")
     t.add_argument("--min-scale", type=float, default=0.25, help="smallest random downscale of training crops")
+    t.add_argument("--no-turns", dest="turns", action="store_false",
+                   help="no random 90-degree turns of training crops (for oriented textures; mirroring stays)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     t.add_argument("--amp", choices=["auto", "bf16", "off"],

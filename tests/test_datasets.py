@@ -77,3 +77,16 @@ def test_swiss_roll_is_seeded_and_scaled() -> None:
     assert np.array_equal(a.numpy(), b.numpy()) and tuple(a.shape) == (2000, 2, 1, 1)
     var = float(a.view(2000, 2).var(dim=0).mean())
     assert var == pytest.approx(SwissRoll(0).describe()["summary"]["variance_per_dim"], rel=0.1)
+
+
+@pytest.mark.parametrize("turns", [True, False])
+def test_turns_can_be_switched_off_for_oriented_textures(tmp_path: Path, turns: bool) -> None:
+    from PIL import Image
+
+    stripes = np.zeros((96, 96), np.uint8)
+    stripes[:, ::4] = 255  # vertical lines: constant down each column
+    Image.fromarray(stripes).save(tmp_path / "stripes.png")
+    ds = ImageFolder([tmp_path / "stripes.png"], root=tmp_path, patch=16, channels=1, min_scale=1.0, turns=turns)
+    crops = ds.sample(64).numpy()[:, 0]
+    vertical = np.abs(np.diff(crops, axis=1)).sum(axis=(1, 2)) == 0  # no change down the columns
+    assert vertical.all() if not turns else 10 < vertical.sum() < 54

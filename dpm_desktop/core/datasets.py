@@ -231,11 +231,12 @@ class ImageFolder:
     kind = "image"
 
     def __init__(self, paths: list[Path], *, root: Path, patch: int, channels: int, seed: int = 0,
-                 min_scale: float = 0.25, max_side: int = 2048, cache_mb: int = 1500) -> None:
+                 min_scale: float = 0.25, max_side: int = 2048, cache_mb: int = 1500, turns: bool = True) -> None:
         if not paths:
             raise DatasetError(f"{root}: no usable images")
         self.paths, self.root, self.patch, self.channels = list(paths), Path(root), patch, channels
         self.min_scale, self.max_side = min_scale, max_side
+        self.turns = turns  # 90-degree turns; off for oriented textures (bark grows vertically)
         self.rng = np.random.default_rng(seed)
         self.cache: OrderedDict[Path, np.ndarray] = OrderedDict()
         self.cache_bytes, self.cache_limit = 0, cache_mb * 1024 * 1024
@@ -284,7 +285,8 @@ class ImageFolder:
         crop = img[y0:y0 + side, x0:x0 + side].astype(np.float32) / 255.0
         if side != self.patch:
             crop = _resize(crop, (self.patch, self.patch))
-        crop = np.rot90(crop, int(rng.integers(0, 4)))
+        if self.turns:
+            crop = np.rot90(crop, int(rng.integers(0, 4)))
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         return np.ascontiguousarray(crop)

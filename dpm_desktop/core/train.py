@@ -103,6 +103,7 @@ class TrainConfig:
     val_percent: float = 5.0
     keep_states: int = 2
     min_scale: float = 0.25
+    turns: bool = True  # random 90-degree turns of training crops (mirroring is always on)
     init_from: str | None = None  # fine-tune: start from this checkpoint's weights
     threads: int | None = None
 
@@ -181,7 +182,7 @@ def build_dataset(cfg: TrainConfig, rank: int = 0) -> tuple[Any, Any, dict[str, 
         reasons = "; ".join(f"{p.name}: {r}" for p, r in scan.skipped[:5]) or "the folder is empty"
         raise DatasetError(f"{root}: no usable images ({len(scan.skipped)} files skipped: {reasons})")
     train_paths, val_paths = split_by_file(scan.usable, root, cfg.val_percent)
-    kw = {"root": root, "patch": cfg.patch, "channels": cfg.channels, "min_scale": cfg.min_scale}
+    kw = {"root": root, "patch": cfg.patch, "channels": cfg.channels, "min_scale": cfg.min_scale, "turns": cfg.turns}
     train = ImageFolder(train_paths, seed=seed, **kw)
     val = ImageFolder(val_paths or train_paths, seed=999_983, **kw)
     notes = {"usable": len(scan.usable), "train_files": len(train_paths), "val_files": len(val_paths),

@@ -1,7 +1,7 @@
 """The paper's Figure 1 for our Swiss-roll model: the forward trajectory (top) destroys the roll into
 a Gaussian; the learned reverse trajectory (bottom) rebuilds it.
 
-    python scripts/swissroll_figure.py models/swissroll docs/swissroll.png
+    python scripts/swissroll_figure.py models/swissroll-paper docs/swissroll.png
 """
 
 from __future__ import annotations

@@ -79,9 +79,15 @@ def _check_image(name: str, out: np.ndarray, shape: tuple[int, ...]) -> None:
 
 
 def is_photo_model(meta: dict[str, Any]) -> bool:
-    """Trained on a folder of photos (not on dead leaves or another synthetic source)."""
+    """Trained on a folder of photos: not on dead leaves or another synthetic source, nor only on the
+    texture patterns of `dpm dataset textures` (those models hold a photo to a looser tolerance)."""
+    from .dataset_sources import TEXTURE_SOURCES
+
     data = meta["data"]
-    return data.get("kind") == "image" and data.get("summary", {}).get("source") not in ("deadleaves", "swissroll")
+    packages = {row[0] for row in data.get("sources", {}).get("packages", [])}
+    textures_only = bool(packages) and packages <= {s.package for s in TEXTURE_SOURCES}
+    synthetic = data.get("summary", {}).get("source") in ("deadleaves", "swissroll")
+    return data.get("kind") == "image" and not synthetic and not textures_only
 
 
 def check_denoise(ckpt: Any, clean: np.ndarray, device: str) -> str:

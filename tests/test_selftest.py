@@ -136,3 +136,17 @@ def test_reference_photo_and_mask() -> None:
     mask = selftest.hole_mask(106, 133)
     ring = selftest.grow(mask, 3) & ~mask
     assert mask.sum() == 12 * 12 + 2 * (133 // 2 - 4) and ring.any() and not (ring & mask).any()
+
+
+def test_texture_and_synthetic_models_are_not_held_to_the_photo_tolerances() -> None:
+    from dpm_desktop.selftest import is_photo_model
+
+    def meta(source: str, packages: list[str]) -> dict:
+        return {"data": {"kind": "image", "summary": {"source": source},
+                         "sources": {"packages": [[p, 1, "licence"] for p in packages]} if packages else {}}}
+
+    assert is_photo_model(meta("data/photos", ["mate-backgrounds", "lomiri-wallpapers-16.04"]))
+    assert is_photo_model(meta("/home/me/Pictures", []))  # a user's folder: photos
+    assert not is_photo_model(meta("data/textures", ["gimp-data"]))
+    assert not is_photo_model(meta("deadleaves", []))
+    assert not is_photo_model({"data": {"kind": "points", "summary": {"source": "swissroll"}}})

@@ -269,7 +269,7 @@ def bench_sampling(run: Run, ckpt: Any, photos: list[Photo], sigmas: tuple[float
     sample_steps, paper_steps = (res[n].extra["steps"] for n in ("ours (sample)", "ours (paper)"))
     t.note = (f"sample: the mean of {SAMPLES} posterior samples, each a {sample_steps}-step reverse "
               f"chain from the noise level down; paper: the mean of {SAMPLES} samples of a "
-              f"{paper_steps}-step chain from pure noise with the likelihood of the noisy photo "
+              f"{paper_steps}-step chain from the matching noise level with the likelihood of the noisy photo "
               "multiplied into every step (the engine's default steps). Every method gets the same crops.")
     report.tables.append(t)
 

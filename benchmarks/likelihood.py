@@ -70,7 +70,8 @@ def bench(run: Run, names: list[str], report: Report) -> None:
         points = data == "swissroll"  # 2-D points: cheap enough to sum every term exactly
         res, tm = timed(evaluate_bound, ckpt, data, n=(512 if run.quick else 4096) if points else n,
                         all_terms=points, draws=draws, seed=run.seed + 1, device=run.device)
-        val = ckpt.meta.get("metrics", {}).get("bits_per_px")  # per dimension; a point has 2
+        metrics = ckpt.meta.get("metrics", {})  # bundled cards prefix the trainer's metrics with validation_
+        val = metrics.get("validation_bits_per_px", metrics.get("bits_per_px"))  # per dimension; a point has 2
         val = val * 2 if val is not None and points else val
         t.add(info["name"], described, f"{res.K_bits:.3f} {res.unit}", res.stderr_bits,
               res.K_minus_L_null_bits, res.n, val, res.data_log_density_bits, PAPER.get(data), tm.wall_s)

@@ -461,7 +461,7 @@ def _levels(plane: np.ndarray, mask: np.ndarray, n_levels: int, ckpt: Checkpoint
 
 
 def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str | Path, *, steps: int = 50,
-            resample: int = 1, jump: int = 5, candidates: int = 1, clamp: str = "repaint", seed: int = 0,
+            resample: int = 5, jump: int = 5, candidates: int = 1, clamp: str = "repaint", seed: int = 0,
             model: str | Path | Checkpoint | None = None, device: str | torch.device = "auto",
             context: int = 64, coarse_levels: int | None = None, refine_noise: float = 0.4,
             final_noise: float = 0.0,

@@ -27,7 +27,7 @@ class TaskParams:
     mask_only: bool = False
     # inpaint
     steps: int = 50
-    resample: int = 1
+    resample: int = 5
     jump: int = 5
     candidates: int = 1
     seed: int = 0

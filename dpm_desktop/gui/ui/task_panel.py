@@ -147,7 +147,7 @@ class TaskPanel(QWidget):
     def _inpaint_page(self) -> QWidget:
         page = QWidget()
         self.steps = _spin(1, 1000, 50, "Reverse diffusion steps: more is slower and usually cleaner")
-        self.resample = _spin(1, 20, 1, "RePaint resampling: each jump is redone this many times; "
+        self.resample = _spin(1, 20, 5, "RePaint resampling: each jump is redone this many times; "
                                         "higher harmonises the seam at a proportional cost")
         self.jump = _spin(1, 50, 5, "How many steps each resampling jump goes back")
         self.candidates = _spin(1, 8, 1, "Independent fills to choose from")

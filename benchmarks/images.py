@@ -8,7 +8,6 @@ resampling, except ``retina`` (a fundus photo, the one smooth low-texture image 
 
 from __future__ import annotations
 
-import shlex
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,10 +163,8 @@ def near_duplicates(photos: list[Photo], folder: Path,
 def disjointness_note(photos: list[Photo], training_source: str | None) -> str:
     """One line saying whether any benchmark photo appears in the model's training folder."""
     folder = Path(training_source or "")
-    if training_source and not folder.is_dir() and "--out" in (words := shlex.split(training_source)):
-        folder = Path(words[words.index("--out") + 1])  # a bundled card's rebuild command: its output folder
     if not training_source or not folder.is_dir():
-        return (f"Training data {str(folder)!r} is not a folder on this machine: the benchmark photos "
+        return (f"Training data {training_source!r} is not a folder on this machine: the benchmark photos "
                 "were not checked against it (they come from Python packages, not the training sources).")
     count, hits = near_duplicates(photos, folder)
     if not hits:

@@ -77,7 +77,6 @@ def main() -> None:
         lic = {f["package"]: f["licence"] for f in manifest["files"]}
         meta["data"]["sources"] = {"count": len(manifest["files"]), "rebuild": args.rebuild or "",
                                    "packages": [[p, n, lic[p]] for p, n in sorted(counts.items())]}
-        meta["data"]["summary"]["source"] = args.rebuild or meta["data"]["summary"].get("source")
     # The trainer's metrics come from its own validation patches (held out by file); say so.
     meta["metrics"] = {(k if k.startswith("validation_") else f"validation_{k}"): v
                        for k, v in meta.get("metrics", {}).items()}

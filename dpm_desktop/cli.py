@@ -69,7 +69,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(
         data=args.data or "", out=args.out, name=args.name or "", arch=args.arch, preset=args.preset, network=network,
         channels=args.channels, patch=args.patch, steps=args.steps, minutes=args.minutes, batch=args.batch,
-        lr=args.lr, objective=args.objective, parameterisation=args.parameterisation, schedule=args.schedule,
+        lr=args.lr, objective=args.objective, parameterisation=args.parameterisation,
+        covariance=args.covariance, schedule=args.schedule,
         T=args.T, learn_betas=args.learn_betas, t_sampling=args.t_sampling, seed=args.seed, device=args.device,
         amp=args.amp, checkpoint_every=args.checkpoint_every, val_every=args.val_every, init_from=args.init_from,
         threads=args.threads, ema_decay=args.ema_decay, warmup=args.warmup, min_scale=args.min_scale,
@@ -259,7 +260,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"{meta['name']}: {meta.get('description', '')}".rstrip(": "))
     print(f"  network        {net['arch']} ({params:,} parameters)")
     d = meta["diffusion"]
-    print(f"  diffusion      T={d['T']} schedule={d['schedule']} parameterisation={d['parameterisation']}")
+    print(f"  diffusion      T={d['T']} schedule={d['schedule']} parameterisation={d['parameterisation']} "
+          f"covariance={d.get('covariance', 'diagonal')}")
     data = meta["data"]
     print(f"  data           {data.get('kind')} channels={data['channels']} patch={data.get('patch_size')}")
     tr = meta.get("training", {})
@@ -317,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the saved weights")
     t.add_argument("--objective", choices=["bound", "hybrid"], help="bound = the paper's K; hybrid = eps MSE + bound")
     t.add_argument("--parameterisation", choices=["paper", "eps"], help="reverse-process parameterisation")
+    t.add_argument("--covariance", choices=["diagonal", "channels"], default="diagonal",
+                   help="reverse covariance: diagonal (the paper's) or a full C x C matrix per pixel "
+                        "(channels; paper network; from a diagonal model with --init-from it starts as that model)")
     t.add_argument("--schedule", choices=["paper", "linear", "cosine"], help="noise schedule")
     t.add_argument("--T", type=int, help="number of diffusion steps")
     t.add_argument("--step1-beta", type=float, help="b_1 of the paper schedule")

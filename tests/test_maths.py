@@ -7,8 +7,18 @@ import math
 
 import pytest
 import torch
+from torch.distributions import MultivariateNormal, kl_divergence
 
-from dpm_desktop.core.diffusion import Chain, DiffusionConfig, GaussianDiffusion, gaussian_kl
+from dpm_desktop.core.diffusion import (
+    Chain,
+    DiffusionConfig,
+    GaussianDiffusion,
+    ReverseStep,
+    gaussian_kl,
+    gaussian_kl_tril,
+    tril_size,
+    unit_tril,
+)
 from dpm_desktop.core.networks import PaperNet, PaperNetConfig, UNet, UNetConfig, temporal_basis
 from dpm_desktop.core.schedule import ScheduleTerms, make_betas, respace_betas, spaced_timesteps
 
@@ -198,3 +208,37 @@ def test_log_stratified_bound_is_unbiased_and_tighter() -> None:
     se_plain = float(plain.mean(0).std()) / math.sqrt(plain.shape[1])
     assert float(strat.mean()) == pytest.approx(full, abs=4 * se_strat)
     assert se_strat < se_plain  # same number of network calls, less variance
+
+
+# ----------------------------------------------------------------------------------------------
+# A full covariance over the channels of a pixel (Sigma = L diag(v) L^T)
+
+
+@pytest.mark.parametrize("channels", [2, 3])
+def test_channel_covariance_kl_matches_the_multivariate_closed_form(channels: int) -> None:
+    g = torch.Generator().manual_seed(3)
+    b, h, w, k = 4, 2, 3, tril_size(channels)
+    m1, m2 = (torch.randn(b, channels, h, w, generator=g, dtype=torch.float64) for _ in range(2))
+    v1 = torch.rand(b, 1, h, w, generator=g, dtype=torch.float64).expand(b, channels, h, w) + 0.1
+    logv2 = torch.randn(b, channels, h, w, generator=g, dtype=torch.float64) * 0.5
+    tril = torch.randn(b, k, h, w, generator=g, dtype=torch.float64)
+    ours = gaussian_kl_tril(m1, v1, m2, logv2, tril).sum(1)  # (B, H, W)
+    L = unit_tril(tril, channels)
+    cov = L @ torch.diag_embed(logv2.exp().permute(0, 2, 3, 1)) @ L.transpose(-1, -2)
+    q = MultivariateNormal(m1.permute(0, 2, 3, 1), torch.diag_embed(v1.permute(0, 2, 3, 1)))
+    p = MultivariateNormal(m2.permute(0, 2, 3, 1), cov)
+    assert torch.allclose(ours, kl_divergence(q, p), atol=1e-9)
+    # L = I is the diagonal KL
+    zero = torch.zeros_like(tril)
+    assert torch.allclose(gaussian_kl_tril(m1, v1, m2, logv2, zero), gaussian_kl(m1, v1, m2, logv2), atol=1e-12)
+
+
+def test_channel_covariance_samples_have_that_covariance() -> None:
+    g = torch.Generator().manual_seed(4)
+    n = 200_000
+    logvar = torch.tensor([math.log(0.5), math.log(2.0)]).view(1, 2, 1, 1).expand(n, 2, 1, 1)
+    tril = torch.full((n, 1, 1, 1), 0.8)
+    step = ReverseStep(torch.zeros(n, 2, 1, 1), logvar, torch.zeros(n, 2, 1, 1), torch.zeros(n, 2, 1, 1), tril)
+    x = step.noise(torch.randn(n, 2, 1, 1, generator=g)).view(n, 2)
+    want = torch.tensor([[0.5, 0.4], [0.4, 0.8 * 0.8 * 0.5 + 2.0]])
+    assert torch.allclose(torch.cov(x.T), want, atol=0.02)

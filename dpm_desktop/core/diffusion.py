@@ -5,6 +5,10 @@ same bound code:
 
 * ``paper`` (Sohl-Dickstein et al. 2015): the network gives z_mu, z_sigma and
   ``mu = sqrt(1 - b_t) x_t + sqrt(b_t) z_mu``, ``Sigma = sigmoid(z_sigma + logit(b_t))``.
+  With ``covariance="channels"`` the network also gives the strictly lower entries of a unit
+  lower-triangular L per pixel, and Sigma = L diag(sigmoid(...)) L^T couples the channels of a
+  pixel (for the Swiss roll: the two coordinates). The best diagonal Gaussian cannot lie along a
+  rotated, thin roll; L = I is the paper's diagonal Sigma.
 * ``eps`` (Ho et al. 2020; Nichol & Dhariwal 2021): the network predicts the noise epsilon and a
   per-pixel v in [-1, 1]; ``mu`` is the posterior mean given the implied x_0 and
   ``log Sigma = f log b_t + (1 - f) log post_var_t`` with f = (v + 1) / 2.
@@ -33,6 +37,7 @@ from torch import nn
 from .schedule import ScheduleTerms, make_betas, perturbed_betas, respace_betas
 
 PARAMETERISATIONS = ("paper", "eps")
+COVARIANCES = ("diagonal", "channels")
 OBJECTIVES = ("bound", "hybrid")
 LOG2 = math.log(2.0)
 HALF_LOG_2PI_E = 0.5 * math.log(2 * math.pi * math.e)
@@ -45,10 +50,15 @@ class DiffusionConfig:
     step1_beta: float = 1e-3
     learn_betas: bool = False
     parameterisation: str = "paper"
+    covariance: str = "diagonal"  # diagonal | channels (full C x C per pixel; paper parameterisation)
 
     def __post_init__(self) -> None:
         if self.parameterisation not in PARAMETERISATIONS:
             raise ValueError(f"unknown parameterisation {self.parameterisation!r}")
+        if self.covariance not in COVARIANCES:
+            raise ValueError(f"unknown covariance {self.covariance!r}; choose diagonal or channels")
+        if self.covariance == "channels" and self.parameterisation != "paper":
+            raise ValueError("a channel covariance is defined for the paper parameterisation only")
         if self.learn_betas and self.schedule != "paper":
             raise ValueError("learned betas are defined for the paper schedule only")
 
@@ -56,6 +66,33 @@ class DiffusionConfig:
 def gaussian_kl(m1: torch.Tensor, v1: torch.Tensor, m2: torch.Tensor, logv2: torch.Tensor) -> torch.Tensor:
     """Elementwise KL(N(m1, v1) || N(m2, exp(logv2))) in nats."""
     return 0.5 * (logv2 - torch.log(v1) + (v1 + (m1 - m2) ** 2) * torch.exp(-logv2) - 1.0)
+
+
+def tril_size(channels: int) -> int:
+    """Number of strictly lower entries of a C x C matrix: the extra outputs of a channel covariance."""
+    return channels * (channels - 1) // 2
+
+
+def unit_tril(tril: torch.Tensor, channels: int) -> torch.Tensor:
+    """(B, K, H, W) strictly lower entries -> (B, H, W, C, C) unit lower-triangular matrices L."""
+    b, _, h, w = tril.shape
+    eye = torch.eye(channels, device=tril.device, dtype=tril.dtype)
+    L = eye.expand(b, h, w, channels, channels).clone()
+    rows, cols = torch.tril_indices(channels, channels, offset=-1, device=tril.device)
+    L[..., rows, cols] = tril.permute(0, 2, 3, 1)
+    return L
+
+
+def gaussian_kl_tril(m1: torch.Tensor, v1: torch.Tensor, m2: torch.Tensor, logv2: torch.Tensor,
+                     tril: torch.Tensor) -> torch.Tensor:
+    """KL(N(m1, v1 I) || N(m2, L diag(exp(logv2)) L^T)) per pixel, split over channels (B, C, H, W)
+    so that the channel sum is the pixel's KL in nats. With u = L^-1 (m1 - m2) and rows r_k of L^-1,
+    the k-th share is 0.5 (logv2_k - log v1 + (v1 |r_k|^2 + u_k^2) / v2_k - 1)."""
+    c = m1.shape[1]
+    Linv = torch.linalg.inv(unit_tril(tril, c))  # (B, H, W, C, C); unit triangular: always invertible
+    u = torch.einsum("bhwkc,bchw->bkhw", Linv, m1 - m2)
+    row_sq = Linv.pow(2).sum(-1).permute(0, 3, 1, 2)
+    return 0.5 * (logv2 - torch.log(v1) + (v1 * row_sq + u**2) * torch.exp(-logv2) - 1.0)
 
 
 def _at(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -72,6 +109,21 @@ class ReverseStep:
     logvar: torch.Tensor
     pred_x0: torch.Tensor
     frac: torch.Tensor  # f in log Sigma = f log b_t + (1 - f) log post_var_t
+    tril: torch.Tensor | None = None  # channel covariance: Sigma = L diag(exp(logvar)) L^T per pixel
+
+    def noise(self, z: torch.Tensor) -> torch.Tensor:
+        """A draw from N(0, Sigma) made from unit noise z."""
+        scaled = torch.exp(0.5 * self.logvar) * z
+        if self.tril is None:
+            return scaled
+        return torch.einsum("bhwkc,bchw->bkhw", unit_tril(self.tril, z.shape[1]), scaled)
+
+    def kl_from(self, q_mean: torch.Tensor, q_var: torch.Tensor, detach_mean: bool = False) -> torch.Tensor:
+        """Elementwise KL(N(q_mean, q_var) || self) (per channel share with a channel covariance)."""
+        mean = self.mean.detach() if detach_mean else self.mean
+        if self.tril is None:
+            return gaussian_kl(q_mean, q_var, mean, self.logvar)
+        return gaussian_kl_tril(q_mean, q_var, mean, self.logvar, self.tril)
 
 
 class GaussianDiffusion(nn.Module):
@@ -131,8 +183,11 @@ class GaussianDiffusion(nn.Module):
         post_var = torch.cat([terms.post_var[1:2], terms.post_var[1:]])
         log_post = _at(post_var, t, xt).log()
         c0, ct = _at(terms.post_c0, t, xt), _at(terms.post_ct, t, xt)
+        tril = None
         if self.cfg.parameterisation == "paper":
-            z_mu, z_sigma = out[:, :c], out[:, c:]
+            z_mu, z_sigma = out[:, :c], out[:, c:2 * c]
+            if self.cfg.covariance == "channels":
+                tril = out[:, 2 * c:]
             mean = (1 - beta).sqrt() * xt + beta.sqrt() * z_mu
             logvar = nn.functional.logsigmoid(z_sigma + torch.logit(beta))
             pred_x0 = (mean - ct * xt) / c0
@@ -144,7 +199,7 @@ class GaussianDiffusion(nn.Module):
             mean = c0 * pred_x0 + ct * xt
             frac = (v + 1) / 2
             logvar = frac * log_beta + (1 - frac) * log_post
-        return ReverseStep(mean, logvar, pred_x0, frac)
+        return ReverseStep(mean, logvar, pred_x0, frac, tril)
 
     def eps_from_x0(self, xt: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         ab = _at(self.terms().alphas_bar, t, xt)
@@ -158,8 +213,7 @@ class GaussianDiffusion(nn.Module):
         xt = self.q_sample(x0, t, noise, terms)
         q_mean, q_var = self.q_posterior(x0, xt, t, terms)
         step = self.reverse_step(xt, t, terms)
-        p_mean = step.mean.detach() if detach_mean else step.mean
-        return gaussian_kl(q_mean, q_var, p_mean, step.logvar).flatten(1).mean(1)
+        return step.kl_from(q_mean, q_var, detach_mean).flatten(1).mean(1)
 
     def bound_constants(self, x0: torch.Tensor, terms: ScheduleTerms | None = None) -> torch.Tensor:
         """H_q(X_T|X_0) - H_q(X_1|X_0) - CE_p(X_T|x_0) per image, per dimension (nats)."""
@@ -295,7 +349,7 @@ class Chain:
         post_var = torch.cat([terms.post_var[1:2], terms.post_var[1:]]) if len(terms.post_var) > 1 else terms.betas
         log_post = _at(post_var, k, x).log()
         logvar = full.frac * _at(terms.betas, k, x).log() + (1 - full.frac) * log_post
-        return ReverseStep(mean, logvar, pred_x0, full.frac)
+        return ReverseStep(mean, logvar, pred_x0, full.frac, full.tril)
 
     def alpha_bar(self, i: int) -> float:
         return float(self.full_alphas_bar[self.timesteps[i] - 1])

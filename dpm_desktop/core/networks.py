@@ -55,6 +55,7 @@ class PaperNetConfig:
     dense_upper_width: int = 128
     dense_upper_layers: int = 2
     upsample: str = "nearest"  # the authors repeat pixels; "bilinear" is smoother
+    extra_outputs: int = 0  # per-pixel outputs after (z_mu, z_sigma), e.g. a channel covariance's L
 
 
 class MultiScaleConv(nn.Module):
@@ -86,7 +87,8 @@ def _pixel_mlp(c_in: int, width: int, layers: int, c_out: int) -> nn.Sequential:
 
 
 class PaperNet(nn.Module):
-    """Outputs (B, 2C, H, W): channels [0, C) are z_mu, [C, 2C) are z_sigma, read out at t."""
+    """Outputs (B, 2C + extra, H, W): channels [0, C) are z_mu, [C, 2C) are z_sigma, then the extra
+    outputs, all read out at t."""
 
     def __init__(self, cfg: PaperNetConfig) -> None:
         super().__init__()
@@ -104,7 +106,7 @@ class PaperNet(nn.Module):
             conv_out + cfg.dense_lower_out,
             cfg.dense_upper_width,
             cfg.dense_upper_layers,
-            2 * c * cfg.n_temporal_basis,
+            (2 * c + cfg.extra_outputs) * cfg.n_temporal_basis,
         )
         # A zero readout makes the untrained model the trivial one: mu = sqrt(1-b_t) x_t, Sigma = b_t.
         nn.init.zeros_(self.dense_upper[-1].weight)
@@ -120,7 +122,7 @@ class PaperNet(nn.Module):
         feats = torch.cat([self.conv(x), F.leaky_relu(self.dense_lower(x), 0.05)], dim=1)
         coeffs = self.dense_upper(feats)[..., :h, :w]
         b, _, hh, ww = coeffs.shape
-        coeffs = coeffs.view(b, 2 * self.cfg.channels, self.cfg.n_temporal_basis, hh, ww)
+        coeffs = coeffs.view(b, 2 * self.cfg.channels + self.cfg.extra_outputs, self.cfg.n_temporal_basis, hh, ww)
         weights = self.basis[t - 1].to(coeffs.dtype)  # (B, J)
         return torch.einsum("bkjhw,bj->bkhw", coeffs, weights)
 

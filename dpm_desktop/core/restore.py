@@ -209,6 +209,8 @@ class LikelihoodCondition(Condition):
     def combine(self, step: ReverseStep, state: int, chain: Chain) -> ReverseStep:
         ab = chain.alpha_bar(state - 1) if state > 0 else 1.0
         var_r = ab * self.sigma2 + (1 - ab)
+        if step.tril is not None:  # restoration models are diagonal; a channel covariance would need C x C algebra
+            raise ValueError("the paper's denoiser needs a model with a diagonal reverse covariance")
         var_p = torch.exp(step.logvar)
         var = 1 / (1 / var_p + 1 / var_r)
         mean = var * (step.mean / var_p + math.sqrt(ab) * self.y / var_r)

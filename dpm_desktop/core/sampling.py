@@ -89,7 +89,7 @@ def run_chain(
             step = chain.step(x, b, clip=clip, x0_fn=x0_fn)
             if condition is not None:
                 step = condition.combine(step, b, chain)
-            x = step.mean if b == 0 else step.mean + torch.exp(0.5 * step.logvar) * noise()
+            x = step.mean if b == 0 else step.mean + step.noise(noise())
             done += 1
             if condition is not None:
                 x = condition.after(x, b, chain, noise)

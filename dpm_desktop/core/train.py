@@ -52,7 +52,7 @@ from .checkpoint import (
     save_tensors_atomic,
 )
 from .datasets import DatasetError, DeadLeaves, ImageFolder, SwissRoll, scan_folder, split_by_file
-from .diffusion import DiffusionConfig, GaussianDiffusion
+from .diffusion import DiffusionConfig, GaussianDiffusion, tril_size
 from .networks import build_network
 from .presets import DATA_DEFAULTS, network_settings
 
@@ -87,6 +87,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     objective: str | None = None  # bound | hybrid
     parameterisation: str | None = None  # paper | eps
+    covariance: str = "diagonal"  # diagonal | channels (full C x C per pixel, paper parameterisation)
     schedule: str | None = None
     T: int | None = None
     step1_beta: float | None = None
@@ -126,6 +127,8 @@ class TrainConfig:
             c.learn_betas = False  # learned betas are defined around the paper schedule only
         if c.arch == "paper" and c.parameterisation == "eps":
             raise TrainError("the paper network outputs (z_mu, z_sigma): use --parameterisation paper with it")
+        if c.covariance == "channels" and (c.arch != "paper" or c.parameterisation != "paper"):
+            raise TrainError("--covariance channels needs the paper network and parameterisation")
         if c.arch == "unet" and c.parameterisation == "paper" and c.objective == "hybrid":
             raise TrainError("the hybrid objective needs the eps parameterisation")
         if not c.name:
@@ -194,9 +197,11 @@ def build_model(cfg: TrainConfig, data_kind: str, channels: int) -> GaussianDiff
     settings = network_settings(cfg.arch, cfg.preset, data_kind)
     settings.update(cfg.network)
     settings.update({"channels": channels, "T": cfg.T})
+    if cfg.covariance == "channels":
+        settings["extra_outputs"] = tril_size(channels)
     net = build_network(cfg.arch, settings)
     dcfg = DiffusionConfig(T=cfg.T, schedule=cfg.schedule, step1_beta=cfg.step1_beta, learn_betas=cfg.learn_betas,
-                           parameterisation=cfg.parameterisation)
+                           parameterisation=cfg.parameterisation, covariance=cfg.covariance)
     return GaussianDiffusion(net, dcfg)
 
 
@@ -261,12 +266,20 @@ class TimestepSampler:
         return idx + 1, self.weights[idx].float()
 
 
-def adapt_channels(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def adapt_channels(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], *,
+                   grow_readout: bool = False) -> dict[str, torch.Tensor]:
     """Fine-tune a grayscale model from a colour one (or back): where only the image-channel count
     differs, the first convolution's input weights are summed (a gray image fed to a colour network
     is the same gray in R, G and B) or spread, and the output channels (C values, then C
-    variance fractions) are averaged or repeated. Everything else must match exactly."""
+    variance fractions) are averaged or repeated. ``grow_readout``: a paper network gaining a channel
+    covariance keeps its function, its new readout rows (L's entries) start at zero, so L = I.
+    Everything else must match exactly."""
     out = dict(source)
+    readout = [k for k in target if k.startswith("net.dense_upper.")] if grow_readout else []
+    for key in readout[-2:]:  # the last layer's weight and bias
+        have, want = source.get(key), target[key]
+        if have is not None and have.shape[0] < want.shape[0] and have.shape[1:] == want.shape[1:]:
+            out[key] = torch.cat([have, have.new_zeros(want.shape[0] - have.shape[0], *have.shape[1:])])
     for key, want in target.items():
         have = source.get(key)
         if have is None or have.shape == want.shape or have.dim() != want.dim():
@@ -511,7 +524,9 @@ class Trainer:
             except CheckpointError as e:
                 raise TrainError(f"cannot fine-tune: {e}") from None
             try:
-                self.raw_model.load_state_dict(adapt_channels(init.diffusion.state_dict(), self.raw_model.state_dict()))
+                grow = cfg.covariance == "channels" and init.diffusion.cfg.covariance == "diagonal"
+                self.raw_model.load_state_dict(adapt_channels(init.diffusion.state_dict(), self.raw_model.state_dict(),
+                                                              grow_readout=grow))
             except RuntimeError:
                 raise TrainError(f"cannot fine-tune from {cfg.init_from}: its network differs from this run's "
                                  "(use the same architecture, preset and channels)") from None

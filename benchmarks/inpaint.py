@@ -9,6 +9,9 @@ Ours, ``restore.inpaint``:
   RePaint       50 steps, jumps of 5 redone 5 times (230 network calls)
   mean of 4     holes only: the mean of 4 fast candidates (an estimate of the posterior mean,
                 which is what PSNR rewards; each candidate alone is a sharper, plausible fill)
+  RePaint, mean of 4
+                scratches and text: the mean of 4 RePaint candidates (`dpm inpaint --candidates 4
+                --mean`; 920 network calls)
 
     python -m benchmarks.inpaint --model runs/photo-rgb --quick
 """
@@ -65,6 +68,9 @@ def methods(ckpt: Any, device: str, seed: int, kind: str) -> dict[str, Inpainter
     out["ours (RePaint)"] = our_method(ckpt, device, seed, **REPAINT)
     if kind == "holes":
         out[f"ours (mean of {CANDIDATES})"] = our_method(ckpt, device, seed, candidates=CANDIDATES, **FAST)
+    else:
+        out[f"ours (RePaint, mean of {CANDIDATES})"] = our_method(ckpt, device, seed, candidates=CANDIDATES,
+                                                                 **REPAINT)
     return out
 
 
@@ -79,7 +85,7 @@ def warm_up(ms: dict[str, Inpainter], photo: Photo) -> None:
 def bench(run: Run, ckpt: Any, photos: list[Photo], report: Report) -> None:
     recs: list[dict[str, Any]] = []
     figure_rows: list[list[Panel]] = []
-    all_methods = methods(ckpt, run.device, run.seed, "holes")
+    all_methods = {**methods(ckpt, run.device, run.seed, "scratches"), **methods(ckpt, run.device, run.seed, "holes")}
     warm_up(all_methods, photos[0])
     for kind, make in MASKS.items():
         ms = methods(ckpt, run.device, run.seed, kind)

@@ -37,7 +37,7 @@ def main(model: str, out: str, n: int = 3000, seed: int = 0) -> None:
     reverse = {T: x.view(n, 2).numpy().copy()}
     for i in range(T - 1, -1, -1):  # state i+1 -> i
         step = chain.step(x, i)
-        x = step.mean if i == 0 else step.mean + torch.exp(0.5 * step.logvar) * noise()
+        x = step.mean if i == 0 else step.mean + step.noise(noise())
         if i in shown:
             reverse[i] = x.view(n, 2).numpy().copy()
     rows = [(forward, "forward q: t = 0, T/2, T"), ([reverse[t] for t in shown], "reverse p: t = 0, T/2, T")]

@@ -204,6 +204,26 @@ def test_refuses_existing_outputs_before_doing_any_work(tmp_path: Path, photo: P
     assert Image.open(tmp_path / "out-2.png").size == (64, 48)
 
 
+def test_inpaint_mean_writes_the_mean_of_the_candidates(tmp_path: Path, photo: Path, mask: Path,
+                                                        tiny_rgb_model: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["inpaint", str(photo), "--mask", str(mask), "--model", str(tiny_rgb_model), "--steps", "4",
+            "--resample", "2", "--jump", "2", "--seed", "5"]
+    assert main([*base, "--candidates", "2", "-o", str(tmp_path / "c.png")]) == 0
+    assert main([*base, "--candidates", "2", "--mean", "-o", str(tmp_path / "m.png")]) == 0
+    assert "the mean of 2 candidates" in capsys.readouterr().out
+    assert not (tmp_path / "m-2.png").exists()
+    c1, c2, m, src, msk = (np.asarray(Image.open(tmp_path / n if isinstance(n, str) else n)).astype(int)
+                           for n in ("c.png", "c-2.png", "m.png", photo, mask))
+    hole = msk > 0
+    np.testing.assert_array_equal(m[~hole], src[~hole])
+    assert np.abs(m[hole] - (c1[hole] + c2[hole]) / 2).max() <= 1  # 8-bit rounding of each file
+    assert not np.array_equal(c1[hole], c2[hole])
+    assert main([*base, "--mean", "-o", str(tmp_path / "x.png")]) == 1
+    assert "--mean needs --candidates 2 or more" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_mask_size_mismatch_is_one_clear_line(tmp_path: Path, photo: Path, tiny_rgb_model: Path) -> None:
     Image.new("L", (30, 20), 255).save(tmp_path / "small-mask.png")
     proc = dpm("inpaint", str(photo), "--mask", str(tmp_path / "small-mask.png"), "-o", str(tmp_path / "o.png"),

@@ -103,7 +103,9 @@ def test_inpaint_compare_apply_save_reopen(opened, qtbot, tmp_path, monkeypatch)
     qtbot.waitUntil(lambda: w.doc.result is not None, timeout=60_000)
     wait_idle(qtbot, w)
     r = w.doc.result
-    assert r is not None and len(r.crops) == 2
+    assert r is not None and len(r.crops) == 3  # two candidates and their mean
+    assert r.labels == ["#1", "#2", "Mean"]
+    assert np.allclose(r.crops[2], (r.crops[0] + r.crops[1]) / 2, atol=1e-6)
     assert not w.task_panel.preview.pixmap().isNull()
     assert np.array_equal(w.doc.pixels, original)  # nothing changes until Apply
 
@@ -119,7 +121,10 @@ def test_inpaint_compare_apply_save_reopen(opened, qtbot, tmp_path, monkeypatch)
     w.canvas.grab()  # draws the result through the pyramid without error
 
     # Pick the second candidate and apply it.
-    assert w.result_panel.candidates.count() == 2
+    assert w.result_panel.candidates.count() == 3
+    assert [w.result_panel.candidates.item(i).text() for i in range(3)] == ["#1", "#2", "Mean"]
+    w.result_panel.candidates.setCurrentRow(2)
+    assert r.chosen == 2 and r.crop is r.crops[2]
     w.result_panel.candidates.setCurrentRow(1)
     assert r.chosen == 1
     qtbot.mouseClick(w.result_panel.apply, Qt.MouseButton.LeftButton)

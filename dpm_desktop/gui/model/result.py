@@ -18,6 +18,9 @@ class PendingResult:
     images: list[QImage]  # the same as RGB32 images for display
     uncertainty: QImage | None = None  # colour-mapped, region-sized, premultiplied ARGB
     params: dict[str, Any] = field(default_factory=dict)
+    # Names shown under the candidates: "#1", "#2", ... and "Mean" (the average of the candidates:
+    # the posterior-mean estimate, lowest error on scratches and text, smoother in large holes).
+    labels: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
     chosen: int = 0

@@ -108,7 +108,12 @@ class ResultPanel(QWidget):
             for i, img in enumerate(r.images):
                 thumb = QPixmap.fromImage(img.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
                                                      Qt.TransformationMode.SmoothTransformation))
-                self.candidates.addItem(QListWidgetItem(QIcon(thumb), f"#{i + 1}"))
+                label = r.labels[i] if i < len(r.labels) else f"#{i + 1}"
+                item = QListWidgetItem(QIcon(thumb), label)
+                if label == "Mean":
+                    item.setToolTip("The mean of the candidates: the least error on scratches and text, "
+                                    "smoother in large holes")
+                self.candidates.addItem(item)
             self.candidates.blockSignals(False)
         self.candidates.setVisible(len(r.images) > 1)
         self.candidates.blockSignals(True)

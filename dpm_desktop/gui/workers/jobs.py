@@ -78,8 +78,9 @@ def run_engine(job: JobInput, reporter: Reporter) -> tuple[RestoreResult, tuple[
     for src in sources:
         crop = src if cov is None else _feather(px[y0:y1, x0:x1], src, cov[y0:y1, x0:x1])
         crops.append(np.ascontiguousarray(crop, dtype=np.float32))
-    if unc is None and len(crops) > 1:  # inpainting candidates: their spread
+    if unc is None and len(crops) > 1:  # inpainting candidates: their spread, and their mean as one more choice
         unc = np.stack(crops).std(axis=0).mean(axis=2)
+        crops.append(np.mean(np.stack(crops), axis=0).astype(np.float32))
     return result, (x0, y0, x1, y1), crops, unc
 
 
@@ -91,5 +92,6 @@ def run_job(job: JobInput, reporter: Reporter) -> PendingResult:
         notes = [n for n in notes if "estimated" not in n]  # the panel shows the estimate already
     return PendingResult(
         task=job.params.task, region=QRect(x0, y0, x1 - x0, y1 - y0), crops=crops,
+        labels=[f"#{i + 1}" for i in range(len(crops) - 1)] + ["Mean"] if len(crops) > 1 else ["#1"],
         images=[array_to_qimage(c) for c in crops], uncertainty=colormap(unc) if unc is not None else None,
         params=result.params, notes=notes, elapsed_s=time.monotonic() - start)

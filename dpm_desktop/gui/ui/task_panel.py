@@ -150,7 +150,8 @@ class TaskPanel(QWidget):
         self.resample = _spin(1, 20, 5, "RePaint resampling: each jump is redone this many times; "
                                         "higher harmonises the seam at a proportional cost")
         self.jump = _spin(1, 50, 5, "How many steps each resampling jump goes back")
-        self.candidates = _spin(1, 8, 1, "Independent fills to choose from")
+        self.candidates = _spin(1, 8, 1, "Independent fills to choose from; with 2 or more their mean is offered "
+                                "too (the least error on scratches and text, smoother in large holes)")
         self.seed = _spin(0, 2**31 - 1, 0, "Same seed, same settings: the same result")
         self.seed.setMaximumWidth(110)
         dice = QToolButton()

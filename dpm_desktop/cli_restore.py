@@ -31,6 +31,9 @@ def add_restore_commands(sub: Any) -> None:
                        "multiplied reverse chain (paper).")
     _common(d)
     d.add_argument("--sigma", default="auto", help="noise std on the 0-255 scale, or auto (estimated from the image)")
+    d.add_argument("--no-clip-correction", dest="clip_correction", action="store_false",
+                   help="use --sigma as it is; by default it is the noise before the photo was clipped to black "
+                        "and white, and the model gets the smaller effective sigma (the sidecar's 'sigma')")
     d.add_argument("--mode", default="mean", choices=["mean", "sample", "paper"])
     d.add_argument("--samples", type=int, default=1, help="posterior samples to average (sample/paper modes)")
     d.add_argument("--ensemble", type=int, default=1, choices=[1, 2, 4, 8],
@@ -134,6 +137,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         raise CliError("--uncertainty needs --samples 2 or more")
     sigma: Any = args.sigma if args.sigma == "auto" else _float(args.sigma)
     res = denoise(args.input, sigma=sigma, mode=args.mode, samples=args.samples, steps=args.steps, seed=args.seed,
+                  clip_correction=args.clip_correction,
                   ensemble=args.ensemble,
                   model=args.model, device=args.device, tile=args.tile, reporter=_reporter("denoising"))
     _save(res, out, args, {"tile": args.tile})

@@ -138,7 +138,7 @@ def test_denoise_with_sidecar_reproduces_bit_for_bit(tmp_path: Path, photo: Path
     proc = dpm("denoise", side["input"], "-o", str(again), "--model", side["model_path"], "--mode", side["mode"],
                "--samples", str(side["samples"]), "--steps", str(side["steps"]), "--seed", str(side["seed"]),
                "--sigma", repr(side["sigma"]), "--tile", str(side["tile"]), "--device", side["device"],
-               "--quality", str(side["quality"]))
+               "--quality", str(side["quality"]), *([] if side["clip_correction"] else ["--no-clip-correction"]))
     assert proc.returncode == 0, proc.stderr
     assert first.read_bytes() == again.read_bytes()
     with Image.open(first) as im:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
+from .clipping import effective_sigma
 from .diffusion import Chain, GaussianDiffusion, ReverseStep
 from .imaging import LoadedImage, load_image, to_gray
 from .progress import NULL_REPORTER, Reporter
@@ -220,8 +221,12 @@ class LikelihoodCondition(Condition):
 def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str = "auto", mode: str = "mean",
             samples: int = 1, steps: int | None = None, seed: int = 0, model: str | Path | Checkpoint | None = None,
             device: str | torch.device = "auto", tile: int | None = None, overlap: int = 32,
-            ensemble: int = 1, reporter: Reporter = NULL_REPORTER, preview_every: int = 0) -> RestoreResult:
+            ensemble: int = 1, clip_correction: bool = True, reporter: Reporter = NULL_REPORTER,
+            preview_every: int = 0) -> RestoreResult:
     """Remove Gaussian noise of std ``sigma`` (0-255 scale, or "auto" to estimate it).
+    ``clip_correction`` (a given sigma only): the sigma is that of the noise before the photo was
+    clipped to black and white, and the model gets the smaller effective sigma (see
+    :mod:`.clipping`); an estimated sigma is measured on the clipped photo and is used as it is.
     ``ensemble`` (mean mode): average the estimate over that many flips/rotations of the photo
     (1, 2, 4 or 8; costs as many network calls).
     With ``preview_every`` > 0 (chain modes), every that many steps ``Progress.preview`` holds the
@@ -246,6 +251,11 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
             raise RestoreError(f"sigma must be a number (0-255 scale) or 'auto', got {sigma!r}") from None
     if not 0 < sigma_v <= 150:
         raise RestoreError(f"sigma must lie in (0, 150] on the 0-255 scale, got {sigma_v:g}")
+    clip_correction = clip_correction and estimated is None
+    if clip_correction:
+        given, sigma_v = sigma_v, effective_sigma(img.pixels, sigma_v)
+        if sigma_v < 0.99 * given:
+            notes.append(f"sigma {given:g} / 255 acts as {sigma_v:.1f} after clipping at black and white")
     dev = pick_device(device)
     ckpt = get_model(model, channels=img.channels, device=dev)
     px, back = _fit_channels(img.pixels, ckpt, notes)
@@ -298,8 +308,8 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
     unc = None
     if uncs and all(u is not None for u in uncs):
         unc = np.mean(np.stack(uncs), axis=0).astype(np.float32)
-    params = {"task": "denoise", "sigma": sigma_v, "sigma_requested": sigma, "mode": mode, "samples": samples,
-              "ensemble": ensemble,
+    params = {"task": "denoise", "sigma": sigma_v, "sigma_requested": sigma, "clip_correction": clip_correction,
+              "mode": mode, "samples": samples, "ensemble": ensemble,
               "steps": steps if mode != "mean" else 1, "seed": seed, "start_step": t_star,
               **_model_params(ckpt), "tile": tile, "overlap": overlap}
     return RestoreResult(back(out).astype(np.float32), img.alpha, unc, [], params, notes, img.bit_depth, img.info)

@@ -10,6 +10,7 @@ import numpy as np
 from PySide6.QtCore import QRect
 
 from dpm_desktop.core import restore
+from dpm_desktop.core.clipping import effective_sigma
 from dpm_desktop.core.progress import Reporter
 from dpm_desktop.core.restore import RestoreError, RestoreResult
 
@@ -62,6 +63,10 @@ def run_engine(job: JobInput, reporter: Reporter) -> tuple[RestoreResult, tuple[
         # Denoise only around the mask: a margin gives the network context at the crop's edges.
         if kwargs["sigma"] == "auto":
             kwargs["sigma"] = restore.estimate_sigma(px)  # of the whole photo, not of the crop
+            kwargs["clip_correction"] = False  # measured on the clipped photo already
+        elif kwargs.get("clip_correction", True):  # the whole photo's effective sigma, not the crop's
+            kwargs["sigma"] = effective_sigma(px, float(kwargs["sigma"]))
+            kwargs["clip_correction"] = False
         x0, y0, x1, y1 = _bbox(cov > 0)
         m = DENOISE_MARGIN
         cx0, cy0, cx1, cy1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from dpm_desktop.cli import main
 from dpm_desktop.core import checkpoint as checkpoint_module
 from dpm_desktop.core.checkpoint import load_checkpoint
-from dpm_desktop.core.train import TrainConfig, Trainer, TrainError
+from dpm_desktop.core.train import TrainConfig, Trainer, TrainError, autocast_for, validate
 
 FAST_SWISSROLL = ["--data", "swissroll", "--T", "20", "--batch", "128", "--preset", "tiny", "--threads", "1"]
 
@@ -115,6 +115,24 @@ def test_a_channel_covariance_needs_the_paper_network(tmp_path: Path) -> None:
     with pytest.raises(TrainError, match="covariance channels"):
         Trainer(swissroll_cfg(tmp_path / "x", 5, arch="unet", parameterisation="eps", objective="hybrid",
                               covariance="channels"))
+
+
+def test_validation_bound_is_float32_even_in_bf16_runs() -> None:
+    """The shipped photo model's K moves under bf16 autocast; a bf16 run's validation must still
+    report the float32 K."""
+    ckpt = load_checkpoint(Path(__file__).parents[1] / "models" / "photo-rgb")
+    data = ckpt.meta["data"]
+    val = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    cpu = torch.device("cpu")
+    plain = validate(ckpt.diffusion, val, data, cpu, autocast_for(cpu, "off"))
+    bf16 = validate(ckpt.diffusion, val, data, cpu, autocast_for(cpu, "bf16"))
+    assert bf16["bits_per_px"] == plain["bits_per_px"]
+    with torch.no_grad():
+        ks = []
+        for enabled in (False, True):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+                ks.append(ckpt.diffusion.bound(val, stratified=True, generator=torch.Generator().manual_seed(1)))
+    assert not torch.allclose(ks[0].float(), ks[1].float(), atol=1e-4)  # bf16 does change the bound
 
 
 # ----------------------------------------------------------------------------------------------

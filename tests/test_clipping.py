@@ -50,3 +50,5 @@ def test_denoise_uses_the_effective_sigma_of_a_given_sigma_only(tiny_rgb_model) 
     assert plain.params["sigma"] == 50 and not np.array_equal(plain.pixels, res.pixels)
     auto = denoise(dark, model=tiny_rgb_model, device="cpu")
     assert not auto.params["clip_correction"]  # the estimate is of the clipped photo already
+    paper = denoise(dark, sigma=50, mode="paper", steps=2, model=tiny_rgb_model, device="cpu")
+    assert not paper.params["clip_correction"] and paper.params["sigma"] == 50

@@ -64,7 +64,7 @@ def run_engine(job: JobInput, reporter: Reporter) -> tuple[RestoreResult, tuple[
         if kwargs["sigma"] == "auto":
             kwargs["sigma"] = restore.estimate_sigma(px)  # of the whole photo, not of the crop
             kwargs["clip_correction"] = False  # measured on the clipped photo already
-        elif kwargs.get("clip_correction", True):  # the whole photo's effective sigma, not the crop's
+        elif kwargs.get("clip_correction", True) and kwargs.get("mode") != "paper":  # the whole photo's effective sigma
             kwargs["sigma"] = effective_sigma(px, float(kwargs["sigma"]))
             kwargs["clip_correction"] = False
         x0, y0, x1, y1 = _bbox(cov > 0)

@@ -14,11 +14,10 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 BLUR_SIGMA = 2.0  # px: enough to tame the noise in the stand-in, little enough to keep edges
 _RADIUS = 6
-_ROWS = 512  # rows per chunk: bounded memory on 24-megapixel photos
+_ROWS = 128  # rows per chunk: about 0.1 GB of temporaries on a 6000 px wide photo
 
 
 def censored_variance(mu: torch.Tensor, s: float) -> torch.Tensor:
@@ -32,31 +31,33 @@ def censored_variance(mu: torch.Tensor, s: float) -> torch.Tensor:
     return (m2 - m1 * m1).clamp_min(0)
 
 
-def _blur_kernel() -> torch.Tensor:
-    x = torch.arange(-_RADIUS, _RADIUS + 1, dtype=torch.float64)
-    k = torch.exp(-0.5 * (x / BLUR_SIGMA) ** 2)
-    return (k / k.sum()).float()
+def _blur_kernel() -> np.ndarray:
+    x = np.arange(-_RADIUS, _RADIUS + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / BLUR_SIGMA) ** 2)
+    return (k / k.sum()).astype(np.float32)
+
+
+def _blur_rows(px: np.ndarray, y0: int, y1: int, k: np.ndarray) -> np.ndarray:
+    """Rows y0..y1 of the Gaussian-blurred photo (edges mirrored), from the rows around them.
+    Separable shifts and adds: several times faster here than a one-channel convolution."""
+    h, w = px.shape[:2]
+    lo, hi = max(0, y0 - _RADIUS), min(h, y1 + _RADIUS)
+    band = np.pad(px[lo:hi].astype(np.float32), ((0, 0), (_RADIUS, _RADIUS), (0, 0)), mode="symmetric")
+    across = sum(k[i] * band[:, i:i + w] for i in range(len(k)))
+    pads = (_RADIUS - (y0 - lo), _RADIUS - (hi - y1))
+    tall = np.pad(across, (pads, (0, 0), (0, 0)), mode="symmetric")
+    return sum(k[i] * tall[i:i + (y1 - y0)] for i in range(len(k)))
 
 
 def effective_sigma(pixels: np.ndarray, sigma: float) -> float:
     """The std (0-255 scale) of noise of std ``sigma`` added before clipping ``pixels`` (H x W x C
     in [0, 1]) to [0, 1], averaged over the photo."""
     px = pixels if pixels.ndim == 3 else pixels[:, :, None]
-    h, w = px.shape[:2]
-    s = sigma / 255
+    h = px.shape[0]
     k = _blur_kernel()
     total, count = 0.0, 0
     for y0 in range(0, h, _ROWS):
-        y1 = min(h, y0 + _ROWS)
-        lo, hi = max(0, y0 - _RADIUS), min(h, y1 + _RADIUS)
-        band = torch.from_numpy(np.ascontiguousarray(px[lo:hi], dtype=np.float32)).permute(2, 0, 1)[:, None]
-        pad_w = min(_RADIUS, w - 1)
-        blurred = F.conv2d(F.pad(band, (pad_w, pad_w, 0, 0), mode="reflect") if pad_w else band,
-                           k.view(1, 1, 1, -1), padding=(0, _RADIUS - pad_w))
-        pad_h = min(_RADIUS, blurred.shape[2] - 1)
-        blurred = F.conv2d(F.pad(blurred, (0, 0, pad_h, pad_h), mode="reflect") if pad_h else blurred,
-                           k.view(1, 1, -1, 1), padding=(_RADIUS - pad_h, 0))
-        rows = blurred[:, 0, y0 - lo:y0 - lo + (y1 - y0)].clamp(0, 1).double()
-        total += float(censored_variance(rows, s).sum())
+        rows = torch.from_numpy(np.clip(_blur_rows(px, y0, min(h, y0 + _ROWS), k), 0, 1))
+        total += float(censored_variance(rows, sigma / 255).sum(dtype=torch.float64))
         count += rows.numel()
     return math.sqrt(total / max(count, 1)) * 255

@@ -208,14 +208,39 @@ class LikelihoodCondition(Condition):
         self.y, self.sigma2 = y, sigma * sigma
 
     def combine(self, step: ReverseStep, state: int, chain: Chain) -> ReverseStep:
-        ab = chain.alpha_bar(state - 1) if state > 0 else 1.0
-        var_r = ab * self.sigma2 + (1 - ab)
         if step.tril is not None:  # restoration models are diagonal; a channel covariance would need C x C algebra
             raise ValueError("the paper's denoiser needs a model with a diagonal reverse covariance")
+        ab = chain.alpha_bar(state - 1) if state > 0 else 1.0
+        var_r = ab * self.sigma2 + (1 - ab)
         var_p = torch.exp(step.logvar)
         var = 1 / (1 / var_p + 1 / var_r)
         mean = var * (step.mean / var_p + math.sqrt(ab) * self.y / var_r)
         return ReverseStep(mean, torch.log(var), step.pred_x0, step.frac)
+
+
+def resolve_sigma(image: np.ndarray | LoadedImage, sigma: float | str, mode: str = "mean",
+                  clip_correction: bool = True) -> tuple[float, bool, list[str]]:
+    """The noise std (0-255 scale) the model runs with, whether the clip correction was applied, and
+    notes: "auto" is estimated from the photo; a given sigma is clip-corrected (see :func:`denoise`)."""
+    notes = []
+    estimated = sigma == "auto"
+    if estimated:
+        sigma_v = estimate_sigma(image)
+        notes.append(f"noise level estimated at sigma = {sigma_v:.1f} / 255")
+    else:
+        try:
+            sigma_v = float(sigma)
+        except (TypeError, ValueError):
+            raise RestoreError(f"sigma must be a number (0-255 scale) or 'auto', got {sigma!r}") from None
+    if not 0 < sigma_v <= 150:
+        raise RestoreError(f"sigma must lie in (0, 150] on the 0-255 scale, got {sigma_v:g}")
+    clip_correction = clip_correction and not estimated and mode != "paper"
+    if clip_correction:
+        pixels = image.pixels if isinstance(image, LoadedImage) else np.asarray(image, dtype=np.float32)
+        given, sigma_v = sigma_v, effective_sigma(pixels, sigma_v)
+        if sigma_v < 0.99 * given:
+            notes.append(f"sigma {given:g} / 255 acts as {sigma_v:.1f} after clipping at black and white")
+    return sigma_v, clip_correction, notes
 
 
 def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str = "auto", mode: str = "mean",
@@ -241,23 +266,8 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
         raise RestoreError(f"ensemble must be 1, 2, 4 or 8, got {ensemble}")
     img = _as_image(image)
     notes = list(img.notes)
-    estimated = None
-    if sigma == "auto":
-        estimated = estimate_sigma(img)
-        sigma_v = estimated
-        notes.append(f"noise level estimated at sigma = {estimated:.1f} / 255")
-    else:
-        try:
-            sigma_v = float(sigma)
-        except (TypeError, ValueError):
-            raise RestoreError(f"sigma must be a number (0-255 scale) or 'auto', got {sigma!r}") from None
-    if not 0 < sigma_v <= 150:
-        raise RestoreError(f"sigma must lie in (0, 150] on the 0-255 scale, got {sigma_v:g}")
-    clip_correction = clip_correction and estimated is None and mode != "paper"
-    if clip_correction:
-        given, sigma_v = sigma_v, effective_sigma(img.pixels, sigma_v)
-        if sigma_v < 0.99 * given:
-            notes.append(f"sigma {given:g} / 255 acts as {sigma_v:.1f} after clipping at black and white")
+    sigma_v, clip_correction, sigma_notes = resolve_sigma(img, sigma, mode, clip_correction)
+    notes += sigma_notes
     dev = pick_device(device)
     ckpt = get_model(model, channels=img.channels, device=dev)
     px, back = _fit_channels(img.pixels, ckpt, notes)

@@ -10,7 +10,6 @@ import numpy as np
 from PySide6.QtCore import QRect
 
 from dpm_desktop.core import restore
-from dpm_desktop.core.clipping import effective_sigma
 from dpm_desktop.core.progress import Reporter
 from dpm_desktop.core.restore import RestoreError, RestoreResult
 
@@ -61,12 +60,9 @@ def run_engine(job: JobInput, reporter: Reporter) -> tuple[RestoreResult, tuple[
         sources = [c[y0:y1, x0:x1] for c in (result.candidates or [result.pixels])]
     elif p.mask_only and cov is not None and cov.any():
         # Denoise only around the mask: a margin gives the network context at the crop's edges.
-        if kwargs["sigma"] == "auto":
-            kwargs["sigma"] = restore.estimate_sigma(px)  # of the whole photo, not of the crop
-            kwargs["clip_correction"] = False  # measured on the clipped photo already
-        elif kwargs.get("clip_correction", True) and kwargs.get("mode") != "paper":  # the whole photo's effective sigma
-            kwargs["sigma"] = effective_sigma(px, float(kwargs["sigma"]))
-            kwargs["clip_correction"] = False
+        # The sigma of the whole photo (estimated or clip-corrected there), not of the crop.
+        sigma, _, _ = restore.resolve_sigma(px, kwargs["sigma"], kwargs["mode"], kwargs.get("clip_correction", True))
+        kwargs.update(sigma=sigma, clip_correction=False)
         x0, y0, x1, y1 = _bbox(cov > 0)
         m = DENOISE_MARGIN
         cx0, cy0, cx1, cy1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)

@@ -201,8 +201,9 @@ def training_throughput(run: Run, heldout: Path, steps: int, report: Report) -> 
 def sampling_throughput(run: Run, calls: int, report: Report) -> None:
     import torch
 
+    from dpm_desktop.core.device import autocast_for
     from dpm_desktop.core.sampling import sample
-    from dpm_desktop.core.train import TrainConfig, autocast_for, build_model
+    from dpm_desktop.core.train import TrainConfig, build_model
 
     t = Table("Sampling throughput (preset small, 64x64, batch 16)",
               ["network", "channels", "fp32 evaluations/s", "bf16 autocast evaluations/s"])

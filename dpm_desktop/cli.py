@@ -1,7 +1,8 @@
 """The ``dpm`` command line. Heavy modules (torch) are imported inside commands, so ``--help`` is fast.
 
 Every command exits 0 on success, 1 with a one-line ``dpm: error: ...`` on a failure it
-understands, 130 when cancelled with Ctrl-C.
+understands, 2 on a bad argument, and 128 + the signal's number when stopped by SIGINT (130),
+SIGTERM (143) or SIGHUP (129), after removing its temporary files (see :mod:`cli_common`).
 """
 
 from __future__ import annotations
@@ -9,49 +10,42 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from .cli_common import (
+    CliError,
+    Interrupted,
+    TextProgress,
+    end_progress_line,
+    float_in,
+    install_signal_handlers,
+    int_in,
+    one_line,
+)
+from .cli_common import fmt_s as _fmt_s
 
-class CliError(Exception):
-    pass
+__all__ = ["CliError", "TextProgress", "build_parser", "main"]
+
+from .core.limits import MAX_SAMPLE_PIXELS, MAX_SAMPLE_SIZE, MAX_SAMPLES
+
+
+def _lim(key: str) -> Any:
+    """An argparse type for a training setting, from the one table of limits (core.presets)."""
+    from .core.limits import OPEN_LOW, TRAIN_LIMITS
+
+    lo, hi = TRAIN_LIMITS[key]
+    flag = "--" + key.replace("_", "-")
+    if isinstance(lo, float) or isinstance(hi, float):
+        return float_in(lo, hi, flag, open_low=key in OPEN_LOW)
+    return int_in(int(lo), int(hi), flag)
 
 
 # ----------------------------------------------------------------------------------------------
-class TextProgress:
-    """A one-line progress bar with ETA on stderr."""
-
-    def __init__(self, label: str, stream: Any = None) -> None:
-        self.label, self.stream, self.last = label, stream or sys.stderr, 0.0
-
-    def __call__(self, p: Any) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.2 and p.step < p.total:
-            return
-        self.last = now
-        width = 30
-        filled = int(width * p.fraction)
-        eta = f" ETA {_fmt_s(p.eta_s)}" if p.eta_s is not None and p.step < p.total else ""
-        msg = f" {p.message}" if p.message else ""
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {p.step}/{p.total}{eta}{msg}   ")
-        if p.step >= p.total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
-def _fmt_s(s: float) -> str:
-    s = int(s)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
 def _device(name: str) -> Any:
-    from .core.train import TrainError, pick_device
+    from .core.device import pick_device
 
-    try:
-        return pick_device(name)
-    except TrainError as e:
-        raise CliError(str(e)) from None
+    return pick_device(name)  # DeviceError is one of USER_ERRORS
 
 
 # ----------------------------------------------------------------------------------------------
@@ -66,23 +60,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     for item in args.network or []:
         key, _, val = item.partition("=")
         network[key] = json.loads(val) if val[:1] in "[{0123456789-tf" else val
-    cfg = TrainConfig(
-        data=args.data or "", out=args.out, name=args.name or "", arch=args.arch, preset=args.preset, network=network,
-        channels=args.channels, patch=args.patch, steps=args.steps, minutes=args.minutes, batch=args.batch,
-        lr=args.lr, objective=args.objective, parameterisation=args.parameterisation,
-        covariance=args.covariance, schedule=args.schedule,
-        T=args.T, learn_betas=args.learn_betas, t_sampling=args.t_sampling, seed=args.seed, device=args.device,
-        amp=args.amp, checkpoint_every=args.checkpoint_every, val_every=args.val_every, init_from=args.init_from,
-        threads=args.threads, ema_decay=args.ema_decay, warmup=args.warmup, min_scale=args.min_scale,
-        step1_beta=args.step1_beta, turns=args.turns,
-    )
+    # Only what was given on the command line (argparse defaults are None): the rest comes from
+    # TrainConfig and the data kind's defaults, and --resume can tell a changed setting from a default.
+    fields = ("data", "name", "arch", "preset", "channels", "patch", "steps", "minutes", "batch", "lr", "objective",
+              "parameterisation", "covariance", "schedule", "T", "learn_betas", "t_sampling", "seed", "device", "amp",
+              "checkpoint_every", "val_every", "init_from", "threads", "ema_decay", "warmup", "min_scale",
+              "step1_beta", "turns", "lr_decay")
+    given = {k: getattr(args, k) for k in fields if getattr(args, k, None) not in (None, "")}
+    if network:
+        given["network"] = network
+    cfg = TrainConfig(out=args.out, **given)
     if args.progress == "jsonl":
         def sink(e: dict[str, Any]) -> None:
             print(json.dumps(e), flush=True)
     else:
         sink = _text_train_events
     try:
-        trainer = Trainer(cfg, events=sink, resume=args.resume)
+        trainer = Trainer(cfg, events=sink, resume=args.resume, given=set(given))
         folder = trainer.run()
     except Exception as e:
         if args.progress == "jsonl":
@@ -97,8 +91,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _text_train_events(e: dict[str, Any]) -> None:
     ev = e["event"]
     if ev == "start":
-        print(f"training on {e['device']} ({e['params']:,} parameters, amp {e['amp']}), run folder {e['run_dir']}",
-              flush=True)
+        native = e.get("native_bf16", True) or e["amp"] != "off"
+        why = "" if native else ": this CPU has no native bf16 (fp32 is faster)"
+        print(f"training on {e['device']} ({e['params']:,} parameters, {e.get('threads')} threads, "
+              f"amp {e['amp']}{why}), run folder {e['run_dir']}", flush=True)
         for path, reason in e.get("skipped", [])[:20]:
             print(f"  skipped {path}: {reason}")
     elif ev == "step":
@@ -111,8 +107,14 @@ def _text_train_events(e: dict[str, Any]) -> None:
               flush=True)
     elif ev == "checkpoint":
         print(f"  checkpoint {e['path']}", flush=True)
-    elif ev in ("resumed", "stopped"):
-        print(f"{ev} at step {e['step']}", flush=True)
+    elif ev == "resumed":
+        print(f"resumed at step {e['step']} from {e['path']}", flush=True)
+        for note in e.get("skipped", []):
+            print(f"  skipped damaged state {note}", flush=True)
+        for key, (old, new) in e.get("changed", {}).items():
+            print(f"  {key.replace('_', '-')}: {old} -> {new}", flush=True)
+    elif ev == "stopped":
+        print(f"stopped at step {e['step']}", flush=True)
 
 
 def _launch_distributed(args: argparse.Namespace) -> int:
@@ -155,42 +157,57 @@ def _launch_distributed(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
-
     from .core.checkpoint import load_checkpoint
+    from .core.outputs import OutputSet
     from .core.progress import Reporter
     from .core.sampling import sample
 
-    if args.n < 1:
-        raise CliError("-n must be at least 1")
+    out = Path(args.output)
+    if out.suffix != ".npy":
+        from .core.imaging import image_format
+
+        image_format(out)
+    outputs = OutputSet([Path(args.checkpoint)], overwrite=True)  # as before: a sample grid is replaced
+    outputs.add(out, "samples")
     device = _device(args.device)
     ckpt = load_checkpoint(Path(args.checkpoint), device=device)
     kind = ckpt.meta["data"].get("kind", "image")
-    out = Path(args.output)
     if kind == "points":
         shape: tuple[int, ...] = (args.n, 2, 1, 1)
     else:
         size = args.size or int(ckpt.meta["data"].get("patch_size") or 64)
+        if args.n * size * size > MAX_SAMPLE_PIXELS:
+            raise CliError(f"-n {args.n} samples of {size}x{size} px are {args.n * size * size / 1e6:.0f} megapixels; "
+                           f"at most {MAX_SAMPLE_PIXELS / 1e6:.0f} in one run (use fewer or smaller samples)")
         shape = (args.n, ckpt.channels, size, size)
+    T = ckpt.diffusion.T
+    steps = args.steps
+    if steps is not None and steps > T:
+        print(f"note: --steps {steps} is more than the model's T = {T}: the chain runs all {T} steps", file=sys.stderr)
+        steps = None
     clip = ckpt.data_range if kind == "image" else None
-    x = sample(ckpt.diffusion, shape, steps=args.steps, seed=args.seed, device=device, clip=clip,
+    x = sample(ckpt.diffusion, shape, steps=steps, seed=args.seed, device=device, clip=clip,
                reporter=Reporter(TextProgress("sampling")))
     x = x.float().cpu()
     if out.suffix == ".npy":
         arr = x.view(args.n, 2).numpy() if kind == "points" else ckpt.from_model_space(x).numpy()
-        _atomic_npy(out, arr)
+        data = _npy_bytes(arr)
     elif kind == "points":
-        from .core.plots import scatter_png
+        from .core.plots import scatter_png_bytes
 
-        scatter_png(out, x.view(args.n, 2).numpy(), title=f"{args.n} samples, {args.steps or ckpt.diffusion.T} steps")
+        data = scatter_png_bytes(x.view(args.n, 2).numpy(), title=f"{args.n} samples, {steps or T} steps")
     else:
-        from .core.imaging import save_image
+        from .core.imaging import encode_image
 
         imgs = ckpt.from_model_space(x).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-        save_image(out, _grid(imgs))
+        data, _ = encode_image(out, _grid(imgs))
+    from .cli_common import outputs_complete
+
+    with outputs:
+        outputs.stage(out, data)
+        outputs.commit()
+        outputs_complete()
     print(f"wrote {out}")
-    del np, torch
     return 0
 
 
@@ -207,16 +224,14 @@ def _grid(imgs: Any, pad: int = 2) -> Any:
     return grid
 
 
-def _atomic_npy(path: Path, arr: Any) -> None:
+def _npy_bytes(arr: Any) -> bytes:
     import io
 
     import numpy as np
 
-    from .core.atomic import atomic_write_bytes
-
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=False)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -305,58 +320,66 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="swissroll, deadleaves, or a folder of images (not needed with --resume)")
     t.add_argument("--arch", choices=["paper", "unet"],
                    help="network (default: paper for swissroll/deadleaves, unet for folders)")
-    t.add_argument("--preset", default="small", choices=["tiny", "small", "base"], help="network size (default small)")
+    t.add_argument("--preset", choices=["tiny", "small", "base"], help="network size (default small)")
     t.add_argument("--network", action="append", metavar="KEY=VALUE",
                    help="override one network setting, e.g. width=48")
-    t.add_argument("--channels", type=int, default=3, choices=[1, 3], help="1 = grayscale, 3 = colour (folders)")
-    t.add_argument("--patch", type=int, help="training crop size in pixels (default 64)")
+    t.add_argument("--channels", type=int, choices=[1, 3], help="1 = grayscale, 3 = colour (folders; default 3)")
+    t.add_argument("--patch", type=_lim("patch"), help="training crop size in pixels (default 64)")
     g = t.add_mutually_exclusive_group()
-    g.add_argument("--steps", type=int, help="number of optimisation steps")
-    g.add_argument("--minutes", type=float, help="train for this many minutes instead of a step count")
-    t.add_argument("--batch", type=int, help="batch size per process")
-    t.add_argument("--lr", type=float, help="peak learning rate (AdamW)")
-    t.add_argument("--warmup", type=int, default=200, help="linear learning-rate warm-up steps")
-    t.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay of the saved weights")
+    g.add_argument("--steps", type=_lim("steps"), help="number of optimisation steps")
+    g.add_argument("--minutes", type=_lim("minutes"), help="train for this many minutes instead of a step count")
+    t.add_argument("--batch", type=_lim("batch"), help="batch size per process")
+    t.add_argument("--lr", type=_lim("lr"), help="peak learning rate (AdamW)")
+    t.add_argument("--lr-decay", choices=["cosine", "none"],
+                   help="cosine: decay over the run's length (default); none: constant after the warm-up, for "
+                        "open-ended runs that are resumed with more --steps (the EMA weights average)")
+    t.add_argument("--warmup", type=_lim("warmup"), help="linear learning-rate warm-up steps (default 200)")
+    t.add_argument("--ema-decay", type=_lim("ema_decay"), help="EMA decay of the saved weights (default 0.999)")
     t.add_argument("--objective", choices=["bound", "hybrid"], help="bound = the paper's K; hybrid = eps MSE + bound")
     t.add_argument("--parameterisation", choices=["paper", "eps"], help="reverse-process parameterisation")
-    t.add_argument("--covariance", choices=["diagonal", "channels"], default="diagonal",
+    t.add_argument("--covariance", choices=["diagonal", "channels"],
                    help="reverse covariance: diagonal (the paper's) or a full C x C matrix per pixel "
                         "(channels; paper network; from a diagonal model with --init-from it starts as that model)")
     t.add_argument("--schedule", choices=["paper", "linear", "cosine"], help="noise schedule")
-    t.add_argument("--T", type=int, help="number of diffusion steps")
-    t.add_argument("--step1-beta", type=float, help="b_1 of the paper schedule")
+    t.add_argument("--T", type=_lim("T"), help="number of diffusion steps")
+    t.add_argument("--step1-beta", type=_lim("step1_beta"), help="b_1 of the paper schedule")
     t.add_argument("--learn-betas", action=argparse.BooleanOptionalAction, default=None,
                    help="learn b_2..b_T on the bound (paper schedule; default on for swissroll/deadleaves)")
     t.add_argument("--t-sampling", choices=["uniform", "importance", "restoration"],
                    help="how training draws t: importance = by recent loss size (default for the bound), "
                         "restoration = half the draws where noise is 2..80 / 255")
-    t.add_argument("--min-scale", type=float, default=0.25, help="smallest random downscale of training crops")
-    t.add_argument("--no-turns", dest="turns", action="store_false",
+    t.add_argument("--min-scale", type=_lim("min_scale"), help="smallest random downscale of training crops "
+                   "(default 0.25)")
+    t.add_argument("--no-turns", dest="turns", action="store_false", default=None,
                    help="no random 90-degree turns of training crops (for oriented textures; mirroring stays)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    t.add_argument("--seed", type=_lim("seed"), help="random seed (default 0)")
+    t.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     t.add_argument("--amp", choices=["auto", "bf16", "off"],
                    help="bf16 autocast (auto: on CUDA or CPUs with bf16; default off for the bound objective)")
-    t.add_argument("--threads", type=int, help="CPU threads for torch")
+    t.add_argument("--threads", type=_lim("threads"), help="CPU threads for torch")
     t.add_argument("--out", default="runs/run", help="run folder (checkpoints, progress, settings)")
     t.add_argument("--name", help="model name stored in the checkpoint (default: the run folder's name)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     t.add_argument("--init-from", help="fine-tune: start from this checkpoint's weights")
-    t.add_argument("--checkpoint-every", type=int, default=500)
-    t.add_argument("--val-every", type=int, default=500)
+    t.add_argument("--checkpoint-every", type=_lim("checkpoint_every"), help="steps between checkpoints (default 500)")
+    t.add_argument("--val-every", type=_lim("val_every"), help="steps between validations (default 500)")
     t.add_argument("--progress", default="text", choices=["text", "jsonl"],
                    help="jsonl: one JSON object per line on stdout, events start, resumed, step, val, checkpoint, "
                         "stopped, done and error")
-    t.add_argument("--nproc", type=int, help="run N processes with DistributedDataParallel (torchrun)")
+    t.add_argument("--nproc", type=int_in(1, 1024, "--nproc"),
+                   help="run N processes with DistributedDataParallel (torchrun)")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="draw samples from a model",
                        description="Ancestral sampling over all T steps or a respaced subset.")
     s.add_argument("checkpoint", help="model folder, model name, or training run folder")
-    s.add_argument("-n", type=int, default=16, help="number of samples")
-    s.add_argument("--steps", type=int, help="respaced chain length (default: all T steps)")
-    s.add_argument("--size", type=int, help="image size in pixels (default: the training patch size)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-n", type=int_in(1, MAX_SAMPLES, "-n"), default=16,
+                   help=f"number of samples (at most {MAX_SAMPLES})")
+    s.add_argument("--steps", type=int_in(1, 100_000, "--steps"),
+                   help="respaced chain length (default: all T steps; more than T runs T)")
+    s.add_argument("--size", type=int_in(8, MAX_SAMPLE_SIZE, "--size"),
+                   help="image size in pixels (default: the training patch size)")
+    s.add_argument("--seed", type=int_in(0, 2**63 - 1, "--seed"), default=0)
     s.add_argument("--device", default="auto")
     s.add_argument("-o", "--output", required=True, help="OUT.png (grid or scatter plot) or OUT.npy")
     s.set_defaults(func=cmd_sample)
@@ -365,10 +388,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "(and K - L_null) as in the paper's Table 1, with its standard error.")
     e.add_argument("checkpoint", help="model folder, model name, or training run folder")
     e.add_argument("--data", required=True, help="swissroll, deadleaves or a folder of images")
-    e.add_argument("--n", type=int, default=256, help="number of points / patches")
-    e.add_argument("--draws", type=int, default=4, help="log-stratified passes over t per item (unbiased estimate)")
+    e.add_argument("--n", type=int_in(1, 100_000, "--n"), default=256, help="number of points / patches")
+    e.add_argument("--draws", type=int_in(1, 1000, "--draws"), default=4,
+                   help="log-stratified passes over t per item (unbiased estimate)")
     e.add_argument("--all-terms", action="store_true", help="sum all T - 1 KL terms instead of sampling t")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=int_in(0, 2**63 - 1, "--seed"), default=0)
     e.add_argument("--device", default="auto")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_eval)
@@ -402,8 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or e.__class__.__name__
+_one_line = one_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -412,13 +435,21 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if hasattr(args, "checkpoint") and args.command in ("sample", "eval", "info"):
         args.checkpoint = _resolve(args.checkpoint)
+    install_signal_handlers()
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("dpm: cancelled", file=sys.stderr)
+    except Interrupted as e:
+        end_progress_line()
+        print(f"dpm: cancelled ({e.name}); no output was written", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:  # raised by code that installs its own SIGINT handling
+        end_progress_line()
+        print("dpm: cancelled (SIGINT); no output was written", file=sys.stderr)
         return 130
     except Exception as e:  # known failures print one line; unknown ones too, with their type
         from .core.errors import USER_ERRORS
+
+        end_progress_line()
 
         if isinstance(e, (CliError, *USER_ERRORS)):
             print(f"dpm: error: {_one_line(e)}", file=sys.stderr)

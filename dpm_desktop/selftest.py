@@ -227,8 +227,8 @@ def run_self_test(*, allow_no_models: bool = False, device: str = "cpu", window:
 
     from . import __version__
     from .core.checkpoint import load_checkpoint
+    from .core.device import pick_device
     from .core.registry import broken_models, bundled_models_dir, list_models, user_models_dir
-    from .core.restore import pick_device
 
     device = str(pick_device(device))  # "auto" -> the device it picks; a missing one fails here, clearly
     where = "frozen app" if getattr(sys, "frozen", False) else "source install"

@@ -117,8 +117,10 @@ def test_sample_images_from_an_image_model(tmp_path: Path, tiny_rgb_model: Path,
     assert np.load(tmp_path / "x.npy").shape == (4, 3, 16, 16)
     with Image.open(tmp_path / "grid.png") as im:
         assert im.mode == "RGB" and im.size == (2 * 18 + 2, 2 * 18 + 2)
-    assert main(["sample", str(tiny_rgb_model), "-n", "0", "-o", str(tmp_path / "none.png")]) == 1
-    assert "-n must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # a bad argument: argparse's status 2, one line
+        main(["sample", str(tiny_rgb_model), "-n", "0", "-o", str(tmp_path / "none.png")])
+    assert exit_info.value.code == 2
+    assert "-n must lie in 1..4096, got 0" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------------------------
@@ -273,5 +275,5 @@ def test_ctrl_c_cancels_and_leaves_no_output(tmp_path: Path, tiny_rgb_model: Pat
     finally:
         proc.kill()
     assert proc.returncode == 130
-    assert err.rstrip().endswith("dpm: cancelled")
+    assert err.rstrip().endswith("\ndpm: cancelled (SIGINT); no output was written")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]

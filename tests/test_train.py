@@ -198,7 +198,7 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path: Path, mo
     assert rc == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert err[0].startswith("dpm: error: could not write a checkpoint")
+    assert err[0].startswith("dpm: error: could not write the checkpoint for step")
     assert "No space left on device" in err[0] and "state-0000010 is intact" in err[0]
     assert json.loads((run / "latest.json").read_text())["step"] == 10
     assert sorted(p.name for p in run.iterdir() if p.name.startswith(".")) == []
@@ -357,3 +357,25 @@ def test_ddp_two_processes_stop_resume_and_end_with_identical_weights(tmp_path: 
     assert done["rank_weights_sha256"][0] == done["rank_weights_sha256"][1]
     meta = load_checkpoint(run).meta
     assert meta["training"]["world_size"] == 2 and meta["training"]["steps"] == stopped + 10
+
+
+def test_init_from_a_training_state_continues_weights_ema_and_optimizer(tmp_path: Path) -> None:
+    """A campaign's committed state (scripts/campaign.py save: a bf16 copy) continues in a new run
+    folder: the raw weights, the EMA weights and Adam's moments all carry over."""
+    src = tmp_path / "src"
+    Trainer(swissroll_cfg(src, 15)).run()
+    saved = tmp_path / "saved"
+    proc = subprocess.run([sys.executable, "scripts/campaign.py", "save", "--run", str(src), "--to", str(saved)],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr
+    assert "saved step 15" in proc.stdout
+    state = load_file(str(saved / "train_state.safetensors"))
+    assert all(v.dtype == torch.bfloat16 for k, v in state.items() if v.is_floating_point() and v.dim() > 0)
+    trainer = Trainer(swissroll_cfg(tmp_path / "next", 1, init_from=str(saved)))
+    trainer.setup()
+    ema = load_checkpoint(saved).diffusion.state_dict()
+    for k, v in trainer.raw_model.state_dict().items():
+        assert torch.equal(v, state[f"model.{k}"].float()), k
+        assert torch.equal(trainer.ema.state_dict()[k], ema[k]), k
+    moments = trainer.optimizer.state_dict()["state"]
+    assert moments and torch.equal(moments[0]["exp_avg"], state["opt.0.exp_avg"].float())

@@ -46,6 +46,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.chmod(tmp, _target_mode(path))
         os.replace(tmp, path)
+    except OSError as e:  # name the target, not the temporary file (or nothing, as write errors do)
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_path, atomic_write_json
 from .diffusion import DiffusionConfig, GaussianDiffusion
+from .limits import MAX_UNET_LEVELS, MAX_UNET_MULT, NETWORK_LIMITS
 from .networks import build_network, network_config
 
 FORMAT = "dpm-desktop-checkpoint"
@@ -45,8 +47,12 @@ def sha256_file(path: Path) -> str:
 
 def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path,
                         metadata: dict[str, str] | None = None) -> None:
-    with atomic_path(Path(path)) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+    try:
+        with atomic_path(Path(path)) as tmp:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+    except SafetensorError as e:  # its message names no file: "IoError(Os { ..., message: \"...\" })"
+        found = re.search(r'message: "([^"]+)"', str(e))
+        raise CheckpointError(f"{path}: could not write ({found.group(1) if found else e})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,11 +208,91 @@ def read_metadata(path: Path) -> dict[str, Any]:
     if data["channels"] not in (1, 2, 3) or data["scale"] == 0 or data["data_std"] <= 0:
         raise CheckpointError(f"{meta_path}: data description out of range (channels {data['channels']}, "
                               f"scale {data['scale']}, data_std {data['data_std']})")
+    _check_sizes(meta_path, network["arch"], network["config"], meta["diffusion"])
     meta["_paths"] = {"meta": str(meta_path), "weights": str(weights_path)}
     return meta
 
 
-def _check_safetensors(path: Path) -> None:
+def _check_sizes(meta_path: Path, arch: str, config: dict[str, Any], diffusion: dict[str, Any]) -> None:
+    """Bound every size field of the model description (nothing is built before this passes)."""
+    def bad(field: str, value: Any, lo: Any, hi: Any) -> CheckpointError:
+        return CheckpointError(f"{meta_path}: network field {field!r} = {value!r} is outside {lo}..{hi}")
+
+    for key, (lo, hi) in NETWORK_LIMITS[arch].items():
+        if key in config:
+            v = config[key]
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise bad(key, v, lo, hi)
+    if arch == "unet" and "mults" in config:
+        mults = config["mults"]
+        whole = isinstance(mults, list) and all(isinstance(m, int) and not isinstance(m, bool) for m in mults)
+        if not whole or not 1 <= len(mults) <= MAX_UNET_LEVELS or not all(1 <= m <= MAX_UNET_MULT for m in mults):
+            raise CheckpointError(f"{meta_path}: network field 'mults' = {mults!r} must be a list of "
+                                  f"1..{MAX_UNET_LEVELS} whole numbers in 1..{MAX_UNET_MULT}")
+    T = diffusion.get("T")
+    lo, hi = NETWORK_LIMITS[arch]["T"]
+    if not isinstance(T, int) or isinstance(T, bool) or not lo <= T <= hi:
+        raise CheckpointError(f"{meta_path}: diffusion field 'T' = {T!r} is outside {lo}..{hi}")
+
+
+def read_tensor_table(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (dtype, shape) from a safetensors file's header, after :func:`check_safetensors`."""
+    check_safetensors(path)
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n).decode("utf-8"))
+    table = {}
+    try:
+        for k, v in header.items():
+            if k != "__metadata__":
+                table[k] = (str(v["dtype"]), tuple(int(d) for d in v["shape"]))
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{path}: corrupt safetensors header (a tensor without dtype or shape)") from None
+    return table
+
+
+def _build(meta: dict[str, Any], meta_path: Path) -> GaussianDiffusion:
+    try:
+        net = build_network(meta["network"]["arch"], meta["network"]["config"])
+        return GaussianDiffusion(net, DiffusionConfig(**meta["diffusion"]))
+    except (TypeError, ValueError, KeyError, RuntimeError) as e:
+        raise CheckpointError(f"{meta_path}: invalid model description ({e})") from None
+
+
+def _check_fit(expected: dict[str, torch.Tensor], table: dict[str, tuple[str, tuple[int, ...]]],
+               weights_path: Path, meta_path: Path) -> None:
+    missing = sorted(set(expected) - set(table))
+    unexpected = sorted(set(table) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{weights_path}: weights do not fit the network in {meta_path.name} "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    for k, (dtype, shape) in table.items():
+        if shape != tuple(expected[k].shape):
+            raise CheckpointError(f"{weights_path}: tensor {k} has shape {shape}, "
+                                  f"the network needs {tuple(expected[k].shape)}")
+        floating = dtype in ("F16", "BF16", "F32", "F64")
+        if floating != expected[k].is_floating_point():
+            raise CheckpointError(
+                f"{weights_path}: tensor {k} has dtype {dtype}, the network needs {expected[k].dtype}")
+
+
+def inspect_checkpoint(path: Path) -> dict[str, Any]:
+    """Validate a checkpoint's structure without loading its weights: the metadata, its size bounds,
+    the safetensors header, and every tensor name, shape and kind against the network the metadata
+    describes, built on PyTorch's "meta" device (which allocates no memory). Returns the metadata."""
+    meta = read_metadata(path)
+    meta_path, weights_path = Path(meta["_paths"]["meta"]), Path(meta["_paths"]["weights"])
+    _refuse_foreign(weights_path)
+    table = read_tensor_table(weights_path)
+    with torch.device("meta"):
+        expected = _build(meta, meta_path).state_dict()
+    _check_fit(expected, table, weights_path, meta_path)
+    return meta
+
+
+def check_safetensors(path: Path) -> None:
     """The file's structure, before anything is loaded: a sane header whose tensors fit in the file."""
     size = path.stat().st_size
     with open(path, "rb") as f:
@@ -228,10 +314,8 @@ def _check_safetensors(path: Path) -> None:
 def load_checkpoint(path: Path, *, device: torch.device | str = "cpu",
                     verify_sha256: bool = True) -> Checkpoint:
     """Load and validate a checkpoint; raises :class:`CheckpointError` with a clear message."""
-    meta = read_metadata(path)
+    meta = inspect_checkpoint(path)  # everything is checked against the header before any allocation
     meta_path, weights_path = Path(meta["_paths"]["meta"]), Path(meta["_paths"]["weights"])
-    _refuse_foreign(weights_path)
-    _check_safetensors(weights_path)
     if verify_sha256 and sha256_file(weights_path) != meta["sha256"]:
         raise CheckpointError(
             f"{weights_path}: weights do not match the sha256 in {meta_path.name} (corrupt or altered file)")
@@ -239,26 +323,11 @@ def load_checkpoint(path: Path, *, device: torch.device | str = "cpu",
         tensors = load_file(str(weights_path), device="cpu")
     except SafetensorError as e:
         raise CheckpointError(f"{weights_path}: corrupt safetensors file ({e})") from None
-    try:
-        net = build_network(meta["network"]["arch"], meta["network"]["config"])
-        diffusion = GaussianDiffusion(net, DiffusionConfig(**meta["diffusion"]))
-    except (TypeError, ValueError, KeyError, RuntimeError) as e:
-        raise CheckpointError(f"{meta_path}: invalid model description ({e})") from None
+    diffusion = _build(meta, meta_path)
     expected = diffusion.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{weights_path}: weights do not fit the network in {meta_path.name} "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
     for k, v in tensors.items():
-        if v.shape != expected[k].shape:
-            raise CheckpointError(f"{weights_path}: tensor {k} has shape {tuple(v.shape)}, "
-                                  f"the network needs {tuple(expected[k].shape)}")
-        if v.is_floating_point() != expected[k].is_floating_point():
-            raise CheckpointError(
-                f"{weights_path}: tensor {k} has dtype {v.dtype}, the network needs {expected[k].dtype}")
+        if v.dtype != expected[k].dtype and v.is_floating_point():
+            tensors[k] = v.to(expected[k].dtype)  # e.g. a bf16 copy of float32 weights
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"{weights_path}: tensor {k} holds NaN or infinite values")
     diffusion.load_state_dict(tensors, strict=True)

@@ -68,6 +68,8 @@ def _opened(path: Path) -> Image.Image:
         raise ImageError(f"{path}: no such file")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
+    if not path.is_file():  # a FIFO, a device, a socket: reading could block forever or never end
+        raise ImageError(f"{path}: not a regular file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -194,6 +196,7 @@ def load_image(path: Path) -> LoadedImage:
     path = Path(path)
     with _opened(path) as img:
         fmt, source_mode = img.format, img.mode
+        frames = int(getattr(img, "n_frames", 1) or 1)
         wide = wide_rawmode(img)  # before anything loads the pixels (PNG's getexif() does)
         _load(img, path)
         info = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
@@ -207,6 +210,8 @@ def load_image(path: Path) -> LoadedImage:
             alpha = None if alpha16 is None else alpha16.astype(np.float32) / 65535.0
         else:
             pixels, alpha, bit_depth, notes = _pixels(img, path)
+    if frames > 1:
+        notes.append(f"{fmt or 'the'} file holds {frames} frames: only the first is used")
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     if orientation != 1:
@@ -299,23 +304,35 @@ def _encode(pixels: np.ndarray, alpha: np.ndarray | None, bit_depth: int, fmt: s
     return buf.getvalue(), notes
 
 
+MIN_QUALITY, MAX_QUALITY = 1, 100
+
+
+def encode_image(path: Path, pixels: np.ndarray, *, alpha: np.ndarray | None = None, bit_depth: int = 8,
+                 quality: int = 95, info: dict[str, Any] | None = None) -> tuple[bytes, list[str]]:
+    """The file's bytes in the format ``path``'s extension asks for, and notes on what could not be
+    kept (bit depth, alpha). Raises :class:`ImageError` on an unknown extension or a bad array."""
+    fmt = image_format(path)
+    if not MIN_QUALITY <= int(quality) <= MAX_QUALITY:
+        raise ImageError(f"quality must lie in {MIN_QUALITY}..{MAX_QUALITY}, got {quality}")
+    px = np.asarray(pixels, dtype=np.float32)
+    if px.ndim == 2:
+        px = px[:, :, None]
+    if px.ndim != 3 or px.shape[2] not in (1, 3):
+        raise ImageError(f"{path}: cannot save an array of shape {px.shape} (expected H x W x 1 or 3)")
+    return _encode(px, alpha, bit_depth, fmt, int(quality), info or {})
+
+
 def save_image(path: Path, pixels: np.ndarray, *, alpha: np.ndarray | None = None, bit_depth: int = 8,
                quality: int = 95, info: dict[str, Any] | None = None, overwrite: bool = True) -> list[str]:
     """Encode fully in memory, then write atomically (temp file + rename). Returns notes on what
     could not be kept (bit depth, alpha). Raises :class:`ImageError` on an unknown extension or a
     write failure (e.g. a full disk), leaving any existing file at ``path`` untouched."""
     path = Path(path)
-    fmt = image_format(path)
     if not overwrite and path.exists():
         raise ImageError(f"{path}: exists already (refusing to overwrite)")
     if not path.parent.is_dir():
         raise ImageError(f"{path}: folder {path.parent} does not exist")
-    px = np.asarray(pixels, dtype=np.float32)
-    if px.ndim == 2:
-        px = px[:, :, None]
-    if px.ndim != 3 or px.shape[2] not in (1, 3):
-        raise ImageError(f"{path}: cannot save an array of shape {px.shape} (expected H x W x 1 or 3)")
-    data, notes = _encode(px, alpha, bit_depth, fmt, quality, info or {})
+    data, notes = encode_image(path, pixels, alpha=alpha, bit_depth=bit_depth, quality=quality, info=info)
     try:
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)

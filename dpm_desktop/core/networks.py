@@ -135,6 +135,9 @@ class UNetConfig:
     mults: list[int] = field(default_factory=lambda: [1, 2, 2, 2])
     blocks_per_level: int = 1
     dropout: float = 0.0
+    # Pixel-unshuffled input (FFDNet): the network runs at 1/unshuffle resolution on unshuffle^2 x more
+    # channels, and the output is shuffled back. A wider network and a larger receptive field per FLOP.
+    unshuffle: int = 1
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, T: int) -> torch.Tensor:
@@ -193,7 +196,8 @@ class UNet(nn.Module):
         self.cfg = cfg
         w, emb_dim = cfg.width, cfg.width * 4
         self.emb = nn.Sequential(nn.Linear(w, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        self.inp = nn.Conv2d(cfg.channels, w, 3, padding=1)
+        u2 = cfg.unshuffle**2
+        self.inp = nn.Conv2d(cfg.channels * u2, w, 3, padding=1)
         self.down = nn.ModuleList()
         chans, c = [w], w
         for level, m in enumerate(cfg.mults):
@@ -213,16 +217,19 @@ class UNet(nn.Module):
             if level > 0:
                 up = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1))
                 self.up.append(up)
-        self.out = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv2d(c, 2 * cfg.channels, 3, padding=1))
+        self.out = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv2d(c, 2 * cfg.channels * u2, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
     @property
     def multiple(self) -> int:
-        return 2 ** (len(self.cfg.mults) - 1)
+        return self.cfg.unshuffle * 2 ** (len(self.cfg.mults) - 1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         x, h, w = _pad_to_multiple(x, self.multiple)
+        u = self.cfg.unshuffle
+        if u > 1:
+            x = F.pixel_unshuffle(x, u)
         emb = self.emb(timestep_embedding(t, self.cfg.width, self.cfg.T).to(x.dtype))
         hs = [self.inp(x)]
         for mod in self.down:
@@ -232,7 +239,10 @@ class UNet(nn.Module):
             y = mod(y, emb)
         for mod in self.up:
             y = mod(torch.cat([y, hs.pop()], dim=1), emb) if isinstance(mod, ResBlock) else mod(y)
-        return self.out(y)[..., :h, :w]
+        y = self.out(y)
+        if u > 1:
+            y = F.pixel_shuffle(y, u)
+        return y[..., :h, :w]
 
 
 ARCHS = {"paper": (PaperNet, PaperNetConfig), "unet": (UNet, UNetConfig)}

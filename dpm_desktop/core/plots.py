@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -10,10 +11,15 @@ from PIL import Image, ImageDraw
 from .atomic import atomic_write_bytes
 
 
-def scatter_png(path: Path, *point_sets: np.ndarray, title: str = "", size: int = 480,
-                colours: tuple[tuple[int, int, int], ...] = ((31, 119, 180), (214, 39, 40)),
-                labels: tuple[str, ...] = ()) -> None:
+def scatter_png(path: Path, *point_sets: np.ndarray, **kwargs: Any) -> None:
     """Scatter plots of 2-D point sets on shared axes, written atomically as PNG."""
+    atomic_write_bytes(Path(path), scatter_png_bytes(*point_sets, **kwargs))
+
+
+def scatter_png_bytes(*point_sets: np.ndarray, title: str = "", size: int = 480,
+                      colours: tuple[tuple[int, int, int], ...] = ((31, 119, 180), (214, 39, 40)),
+                      labels: tuple[str, ...] = ()) -> bytes:
+    """Scatter plots of 2-D point sets on shared axes, as the bytes of a PNG file."""
     allpts = np.concatenate(point_sets)
     lo, hi = np.percentile(allpts, 0.5, axis=0), np.percentile(allpts, 99.5, axis=0)
     span = float(max(hi - lo)) * 1.15
@@ -36,4 +42,4 @@ def scatter_png(path: Path, *point_sets: np.ndarray, title: str = "", size: int 
 
     buf = io.BytesIO()
     img.save(buf, format="PNG")
-    atomic_write_bytes(Path(path), buf.getvalue())
+    return buf.getvalue()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import META_NAME, WEIGHTS_NAME, CheckpointError, load_checkpoint, read_metadata
+from .checkpoint import META_NAME, WEIGHTS_NAME, CheckpointError, inspect_checkpoint, load_checkpoint, read_metadata
 
 DEFAULT_MODEL = "photo-rgb"
 DEFAULT_GRAY_MODEL = "photo-gray"
@@ -63,31 +63,53 @@ class ModelEntry:
         return str(self.meta.get("description", ""))
 
 
-def list_models() -> list[ModelEntry]:
-    """Every valid model, bundled first; invalid folders are skipped (``broken_models`` lists them)."""
-    out: list[ModelEntry] = []
+_inspected: dict[tuple[str, tuple[int, ...]], dict[str, Any] | str] = {}
+
+
+def _stamp(folder: Path) -> tuple[int, ...]:
+    out: list[int] = []
+    for name in (META_NAME, WEIGHTS_NAME):
+        try:
+            st = (folder / name).stat()
+            out += [st.st_mtime_ns, st.st_size]
+        except OSError:
+            out += [-1, -1]
+    return tuple(out)
+
+
+def _inspect(folder: Path) -> dict[str, Any] | str:
+    """The metadata of a structurally valid checkpoint folder, or why it is unusable; remembered
+    until either file changes, so that listing models stays cheap."""
+    key = (str(folder.resolve()), _stamp(folder))
+    if key not in _inspected:
+        try:
+            _inspected[key] = inspect_checkpoint(folder)
+        except CheckpointError as e:
+            _inspected[key] = str(e)
+    return _inspected[key]
+
+
+def _folders() -> list[tuple[Path, bool]]:
+    out = []
     for root, bundled in ((bundled_models_dir(), True), (user_models_dir(), False)):
-        if not root.is_dir():
-            continue
-        for folder in sorted(p for p in root.iterdir() if (p / META_NAME).is_file()):
-            try:
-                meta = read_metadata(folder)
-            except CheckpointError:
-                continue
+        if root.is_dir():
+            out += [(p, bundled) for p in sorted(root.iterdir()) if (p / META_NAME).is_file()]
+    return out
+
+
+def list_models() -> list[ModelEntry]:
+    """Every model whose checkpoint validates (metadata, sizes, every tensor's name and shape in the
+    weights' header), bundled first; ``broken_models`` lists the others with the reason."""
+    out: list[ModelEntry] = []
+    for folder, bundled in _folders():
+        meta = _inspect(folder)
+        if isinstance(meta, dict):
             out.append(ModelEntry(folder.name, folder, bundled, meta))
     return out
 
 
 def broken_models() -> list[tuple[Path, str]]:
-    bad = []
-    for root in (bundled_models_dir(), user_models_dir()):
-        if root.is_dir():
-            for folder in sorted(p for p in root.iterdir() if (p / META_NAME).is_file()):
-                try:
-                    read_metadata(folder)
-                except CheckpointError as e:
-                    bad.append((folder, str(e)))
-    return bad
+    return [(folder, why) for folder, _ in _folders() if isinstance(why := _inspect(folder), str)]
 
 
 def resolve_model(name_or_path: str | Path | None, *, channels: int | None = None) -> Path:

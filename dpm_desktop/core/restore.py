@@ -30,13 +30,15 @@ import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
 from .clipping import effective_sigma
+from .device import autocast_for, pick_device
 from .diffusion import Chain, GaussianDiffusion, ReverseStep
 from .imaging import LoadedImage, load_image, to_gray
+from .masks import MaskError, coarse_levels_for, dilate, feather, hole_radius, mask_coverage
 from .progress import NULL_REPORTER, Reporter
 from .registry import resolve_model
 from .sampling import Condition, repaint_states, run_chain
 from .schedule import spaced_timesteps
-from .tiling import TiledNet
+from .tiling import MAX_TILE, MIN_TILE, TiledNet
 
 DENOISE_MODES = ("mean", "sample", "paper")
 CLAMP_MODES = ("x0", "repaint", "paper")
@@ -84,39 +86,52 @@ def clear_model_cache() -> None:
         torch.cuda.empty_cache()
 
 
-def pick_device(name: str | torch.device = "auto") -> torch.device:
-    from .train import TrainError
-    from .train import pick_device as _pick
-
-    try:
-        return _pick(str(name))
-    except TrainError as e:
-        raise RestoreError(str(e)) from None
-
-
 # ----------------------------------------------------------------------------------------------
+FLOAT_TOLERANCE = 1 / 255  # float pixels may stray this far outside [0, 1] (rounding); they are clipped
+
+
 def _as_image(image: np.ndarray | str | Path | LoadedImage) -> LoadedImage:
+    """A LoadedImage from a path or an array. Arrays are H x W or H x W x C (C = 1, 3 or 4 with
+    alpha) of uint8 (0-255), uint16 (0-65535) or floats in [0, 1]; anything else is refused, since
+    guessing a scale (is 200.0 a bright 8-bit pixel or an overflow?) would silently ruin the result."""
     if isinstance(image, LoadedImage):
         return image
     if isinstance(image, (str, Path)):
         return load_image(Path(image))
+    if image is None:
+        raise RestoreError("no image given")
     arr = np.asarray(image)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
         raise RestoreError(f"expected an H x W x C image with C in 1, 3, 4; got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise RestoreError(f"the image is empty ({arr.shape[1]} x {arr.shape[0]} pixels)")
     bit_depth = 16 if arr.dtype == np.uint16 else 8  # so that saving the result keeps 16-bit input 16-bit
     if arr.dtype == np.uint8:
         arr = arr.astype(np.float32) / 255
     elif arr.dtype == np.uint16:
         arr = arr.astype(np.float32) / 65535
-    arr = arr.astype(np.float32)
+    elif np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32)
+        if not np.isfinite(arr).all():
+            raise RestoreError("the image holds NaN or infinite values")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < -FLOAT_TOLERANCE or hi > 1 + FLOAT_TOLERANCE:
+            hint = " (8-bit values? divide by 255, or pass a uint8 array)" if hi <= 255 + FLOAT_TOLERANCE else ""
+            raise RestoreError(f"float pixels must lie in [0, 1]; this image's lie in [{lo:g}, {hi:g}]{hint}")
+    else:
+        raise RestoreError(f"unsupported pixel type {arr.dtype}: pass uint8 (0-255), uint16 (0-65535) "
+                           "or floats in [0, 1]")
     alpha = None
     if arr.shape[2] == 4:
         arr, alpha = arr[:, :, :3], arr[:, :, 3]
-    if not np.isfinite(arr).all():
-        raise RestoreError("the image holds NaN or infinite values")
     return LoadedImage(np.ascontiguousarray(np.clip(arr, 0, 1)), alpha, bit_depth)
+
+
+def _check_tile(tile: int | None) -> None:
+    if tile is not None and not (MIN_TILE <= tile <= MAX_TILE):
+        raise RestoreError(f"tile must lie in {MIN_TILE}..{MAX_TILE} pixels, got {tile}")
 
 
 Converter = Callable[[np.ndarray], np.ndarray]
@@ -167,8 +182,6 @@ def default_tile(device: torch.device) -> int:
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    from .train import autocast_for
-
     return autocast_for(device, "auto")()
 
 
@@ -264,6 +277,7 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
         raise RestoreError("samples and steps must be at least 1")
     if ensemble not in (1, 2, 4, 8):
         raise RestoreError(f"ensemble must be 1, 2, 4 or 8, got {ensemble}")
+    _check_tile(tile)
     img = _as_image(image)
     notes = list(img.notes)
     sigma_v, clip_correction, sigma_notes = resolve_sigma(img, sigma, mode, clip_correction)
@@ -275,6 +289,11 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
     diffusion = ckpt.diffusion
     t_star = diffusion.terms().step_for_noise(sig_m)
     steps = steps or {"mean": 1, "sample": 20, "paper": 20}[mode]
+    if mode != "mean":
+        ran = len(spaced_timesteps(diffusion.T, steps, t_max=t_star))
+        if ran < steps:
+            notes.append(f"{steps} steps asked for; the chain from this noise level has {ran}, which ran")
+            steps = ran
     tile = tile or default_tile(dev)
     planes = [px[:, :, c:c + 1] for c in range(3)] if _per_channel(ckpt, px) else [px]
     outs, uncs = [], []
@@ -387,59 +406,6 @@ class ClampCondition(Condition):
         return torch.where(self.keep, target, x)
 
 
-def load_mask(mask: np.ndarray | str | Path, shape: tuple[int, int]) -> np.ndarray:
-    """A boolean H x W mask (True = fill) from an array or an image file (white = fill, any mode;
-    alpha, where present, counts as coverage)."""
-    if isinstance(mask, (str, Path)):
-        m = load_image(Path(mask))
-        arr = m.pixels.mean(axis=2)
-        if m.alpha is not None:
-            arr = np.minimum(arr, m.alpha) if arr.max() > 0 else m.alpha
-        name = str(mask)
-    else:
-        arr = np.asarray(mask, dtype=np.float32)
-        if arr.ndim == 3:
-            arr = arr.mean(axis=2)
-        name = "the mask"
-    if arr.shape != tuple(shape):
-        raise RestoreError(f"{name} is {arr.shape[1]}x{arr.shape[0]} pixels but the image is {shape[1]}x{shape[0]}; "
-                           "they must match")
-    return arr > 0.5
-
-
-def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
-    """Square dilation by r pixels (separable running max via cumulative sums)."""
-    if r <= 0:
-        return mask.copy()
-    m = mask.astype(np.int32)
-    for axis in (0, 1):
-        c = np.cumsum(np.pad(m, [(r + 1, r) if a == axis else (0, 0) for a in range(2)]), axis=axis)
-        m = c[2 * r + 1:] - c[:-2 * r - 1] > 0 if axis == 0 else c[:, 2 * r + 1:] - c[:, :-2 * r - 1] > 0
-        m = m.astype(np.int32)
-    return m.astype(bool)
-
-
-def hole_radius(mask: np.ndarray) -> int:
-    """The largest distance (square metric, pixels) from a masked pixel to the nearest known one."""
-    if not mask.any():
-        return 0
-    if mask.all():
-        return max(mask.shape)
-    lo, hi = 0, max(mask.shape)
-    while lo < hi:  # smallest r whose dilation of the known pixels covers the mask
-        r = (lo + hi) // 2
-        if _dilate(~mask, r)[mask].all():
-            hi = r
-        else:
-            lo = r + 1
-    return lo
-
-
-def coarse_levels_for(radius: int, target: int = 8, max_levels: int = 3) -> int:
-    """Halvings needed so that the hole's radius is at most ``target`` px at the coarsest level."""
-    return int(min(max_levels, max(0, math.ceil(math.log2(max(radius, 1) / target)))))
-
-
 @dataclass
 class _Level:
     factor: int
@@ -472,7 +438,7 @@ def _levels(plane: np.ndarray, mask: np.ndarray, n_levels: int, ckpt: Checkpoint
         m_l = m if f == 1 else torch.nn.functional.interpolate(m, size=size, mode="area")
         hole = m_l[0, 0] > (0.5 if f == 1 else 0.0)  # coarse pixels partly in the hole count as unknown
         keep = (~hole)[None, None].expand_as(known)
-        active = torch.from_numpy(_dilate(hole.cpu().numpy(), max(4, context // (2 * f)))).to(dev)
+        active = torch.from_numpy(dilate(hole.cpu().numpy(), max(4, context // (2 * f)))).to(dev)
         t_end = t_min if level == 0 else 1  # only the finest level may end on the posterior mean
         if level == n_levels:
             chain = Chain(diffusion, spaced_timesteps(diffusion.T, steps, t_min=t_end))
@@ -509,14 +475,28 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
         raise RestoreError("steps, resample, jump and candidates must be at least 1")
     if mean and candidates < 2:
         raise RestoreError("the mean of candidates needs at least 2 candidates")
+    _check_tile(tile)
+    if mask is None:
+        raise RestoreError("inpainting needs a mask (white or non-zero = fill)")
     img = _as_image(image)
     notes = list(img.notes)
-    m = load_mask(mask, (img.height, img.width))
+    try:
+        cov = mask_coverage(mask, (img.height, img.width))
+    except MaskError as e:
+        raise RestoreError(str(e)) from None
+    m = cov > 0
+    soft = int(np.count_nonzero(m & (cov < 1)))
+    if soft:
+        notes.append(f"the mask has {soft} grey pixels: the fill is blended in by their coverage")
     if not m.any():
         raise RestoreError("the mask is empty: nothing to fill (white mask pixels mark what to fill)")
     dev = pick_device(device)
     ckpt = get_model(model, channels=img.channels, device=dev)
     px, back = _fit_channels(img.pixels, ckpt, notes)
+    ran = len(spaced_timesteps(ckpt.diffusion.T, steps))
+    if ran < steps:
+        notes.append(f"{steps} steps asked for; the model has {ran}, which ran")
+        steps = ran
     params = {"task": "inpaint", "steps": steps, "resample": resample, "jump": jump, "candidates": candidates,
               "clamp": clamp, "seed": seed, **_model_params(ckpt), "context": context, "refine_noise": refine_noise,
               "final_noise": final_noise, "mean": mean}
@@ -567,7 +547,8 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
         filled_crop = back(np.concatenate(parts, axis=2) if len(parts) > 1 else parts[0])
         out = img.pixels.copy()
         region = out[y0:y1, x0:x1]
-        region[mcrop] = filled_crop[mcrop]  # only masked pixels change
+        blended = feather(region, filled_crop, cov[y0:y1, x0:x1])
+        region[mcrop] = blended[mcrop]  # only masked pixels change
         results.append(out)
     params["region"] = [int(x0), int(y0), int(x1), int(y1)]
     params["network_calls_per_candidate"] = calls_total * len(planes)

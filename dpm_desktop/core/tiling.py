@@ -14,14 +14,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .device import is_oom
+from .limits import MAX_TILE, MIN_TILE
 
-def is_oom(e: BaseException) -> bool:
-    if isinstance(e, torch.cuda.OutOfMemoryError):
-        return True
-    msg = str(e).lower()
-    return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg
-                                            or "not enough memory" in msg)
-
+__all__ = ["MAX_TILE", "MIN_TILE", "TiledNet", "is_oom", "tile_starts"]
 
 def _window(n: int, overlap: int, first: bool, last: bool) -> torch.Tensor:
     """1-D blending weights: a raised-cosine ramp over ``overlap`` pixels on inner edges."""

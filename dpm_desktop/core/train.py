@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from .checkpoint import (
@@ -52,7 +53,9 @@ from .checkpoint import (
     save_tensors_atomic,
 )
 from .datasets import DatasetError, DeadLeaves, ImageFolder, SwissRoll, scan_folder, split_by_file
+from .device import autocast_for, cpu_supports_bf16, pick_device
 from .diffusion import DiffusionConfig, GaussianDiffusion, tril_size
+from .limits import OPEN_LOW, TRAIN_LIMITS
 from .networks import build_network
 from .presets import DATA_DEFAULTS, network_settings
 
@@ -131,46 +134,20 @@ class TrainConfig:
             raise TrainError("--covariance channels needs the paper network and parameterisation")
         if c.arch == "unet" and c.parameterisation == "paper" and c.objective == "hybrid":
             raise TrainError("the hybrid objective needs the eps parameterisation")
+        for key, (lo, hi) in TRAIN_LIMITS.items():
+            v = getattr(c, key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (lo < v if key in OPEN_LOW else lo <= v) \
+                    or v > hi or v != v:
+                bound = f"({lo:g}, {hi:g}]" if key in OPEN_LOW else f"[{lo:g}, {hi:g}]"
+                raise TrainError(f"{key} must lie in {bound}, got {v!r}")
         if not c.name:
             c.name = Path(c.out).name
         return c
 
 
 # ------------------------------------------------------------------------------------------------
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainError("CUDA was asked for, but this PyTorch build or machine has no CUDA GPU")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise TrainError("MPS was asked for, but it is not available on this machine")
-    if name not in ("cpu", "cuda", "mps") and not name.startswith("cuda:"):
-        raise TrainError(f"unknown device {name!r}; use auto, cpu, cuda or mps")
-    return torch.device(name)
-
-
-def cpu_supports_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-        return "avx512_bf16" in flags or "amx_bf16" in flags
-    except OSError:
-        return False
-
-
-def autocast_for(device: torch.device, amp: str) -> Callable[[], contextlib.AbstractContextManager]:
-    if amp == "off":
-        return contextlib.nullcontext
-    use = amp == "bf16" or (amp == "auto" and (device.type == "cuda" or (device.type == "cpu" and cpu_supports_bf16())))
-    if not use:
-        return contextlib.nullcontext
-    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
 # ------------------------------------------------------------------------------------------------
 def build_dataset(cfg: TrainConfig, rank: int = 0) -> tuple[Any, Any, dict[str, Any]]:
     """(train set, validation set, notes) for the configured data."""
@@ -360,26 +337,55 @@ class StopRequested(Exception):
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, *, events: EventSink | None = None, resume: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, *, events: EventSink | None = None, resume: bool = False,
+                 given: set[str] | None = None) -> None:
+        """``given`` (with ``resume``): the settings the user passed explicitly. Those that may change
+        on resume (RESUMABLE) are applied and reported; any other that differs from the run's own is
+        refused. Without it, every field that differs from TrainConfig's default counts as given."""
         self.rank = int(os.environ.get("RANK", "0"))
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.run_dir = Path(cfg.out)
         self.resume = resume
+        self.changed: dict[str, list[Any]] = {}
         if resume:
-            saved = self.run_dir / "settings.json"
-            if not saved.is_file():
-                raise TrainError(f"{self.run_dir}: nothing to resume (no settings.json)")
-            base = TrainConfig(**_tuple_fix(json.loads(saved.read_text())))
-            # Only the length of the run and the device may change on resume.
-            for key in ("steps", "minutes", "device", "checkpoint_every", "val_every", "threads"):
-                val = getattr(cfg, key)
-                if val is not None and val != getattr(TrainConfig(), key):
-                    setattr(base, key, val)
-            cfg = base
+            cfg = self._resumed_config(cfg, given)
         self.cfg = cfg.resolved()
         self.events = events or (lambda e: None)
         self.stop_requested = False
         self.owns_process_group = False
+
+    RESUMABLE = ("steps", "minutes", "device", "checkpoint_every", "val_every", "threads")
+
+    def _resumed_config(self, cfg: TrainConfig, given: set[str] | None) -> TrainConfig:
+        saved = self.run_dir / "settings.json"
+        if not saved.is_file():
+            raise TrainError(f"{self.run_dir}: nothing to resume (no settings.json)")
+        try:
+            base = TrainConfig(**_tuple_fix(json.loads(saved.read_text())))
+        except (OSError, ValueError, TypeError) as e:
+            raise TrainError(f"{saved}: unreadable run settings ({e})") from None
+        default = TrainConfig()
+        if given is None:
+            given = {k for k in asdict(cfg) if getattr(cfg, k) != getattr(default, k)}
+        given = given - {"out", "init_from"}
+        for key in sorted(given):
+            new, old = getattr(cfg, key), getattr(base, key)
+            if key == "data" and new and old and Path(new).expanduser().resolve() == Path(old).expanduser().resolve():
+                continue
+            if new == old:
+                continue
+            if key in self.RESUMABLE:
+                self.changed[key] = [old, new]
+                setattr(base, key, new)
+                if key == "steps":
+                    base.minutes = None
+                elif key == "minutes":
+                    base.steps = None
+            else:
+                flag = "--" + key.replace("_", "-")
+                raise TrainError(f"--resume continues the run with its own settings, but {flag} {new} differs from "
+                                 f"the run's {old!r}; leave {flag} out, or start a new run with another --out")
+        return base
 
     # -- events --------------------------------------------------------------------------------
     def emit(self, event: str, **fields: Any) -> None:
@@ -399,13 +405,8 @@ class Trainer:
         return sorted(self.run_dir.glob("state-*"))
 
     def _latest_state(self) -> Path | None:
-        pointer = self.run_dir / "latest.json"
-        if pointer.is_file():
-            with contextlib.suppress(OSError, json.JSONDecodeError, KeyError):
-                folder = self.run_dir / json.loads(pointer.read_text())["state"]
-                if (folder / "train_state.json").is_file():
-                    return folder
-        return None
+        folder, self.state_notes = latest_intact_state(self.run_dir)
+        return folder
 
     def save_state(self) -> Path:
         """Write a complete state folder, then point latest.json at it; drop the oldest."""
@@ -430,6 +431,7 @@ class Trainer:
             state = {
                 "step": self.step,
                 "elapsed_s": self.elapsed(),
+                "cpu_s": self.cpu_seconds(),
                 "param_groups": opt["param_groups"],
                 "data_rng": _rng_state(self.train_set),
                 "history": self.history[-2000:],
@@ -439,11 +441,14 @@ class Trainer:
                 shutil.rmtree(folder)
             os.replace(tmp, folder)
             atomic_write_json(self.run_dir / "latest.json", {"state": folder.name, "step": self.step})
-        except OSError as e:
+        except (OSError, CheckpointError) as e:
             shutil.rmtree(tmp, ignore_errors=True)
             prev = self._latest_state()
-            kept = f"; the previous checkpoint {prev.name} is intact" if prev else ""
-            raise TrainError(f"could not write a checkpoint in {self.run_dir} ({e.strerror or e}){kept}") from None
+            kept = f"; the previous checkpoint {prev.name} is intact" if prev else "; no earlier checkpoint exists"
+            why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            where = f" ({e.filename})" if isinstance(e, OSError) and e.filename else ""
+            raise TrainError(f"could not write the checkpoint for step {self.step} in {self.run_dir}{where}: "
+                             f"{why} (the partial state was removed){kept}") from None
         for old in self._state_dirs()[: -self.cfg.keep_states]:
             shutil.rmtree(old, ignore_errors=True)
         self.emit("checkpoint", step=self.step, path=str(folder))
@@ -462,12 +467,7 @@ class Trainer:
         self.raw_model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         ema = load_checkpoint(folder, device=self.device)
         self.ema.load_state_dict(ema.diffusion.state_dict())
-        opt_state: dict[int, dict[str, torch.Tensor]] = {}
-        for k, v in tensors.items():
-            if k.startswith("opt."):
-                _, idx, key = k.split(".", 2)
-                opt_state.setdefault(int(idx), {})[key] = v
-        self.optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+        self._load_optimizer(tensors, param_groups=state["param_groups"])
         self.t_sampler.load(tensors)
         torch.set_rng_state(tensors["rng.torch"])
         self.t_gen.set_state(tensors["rng.t_gen"])
@@ -478,7 +478,40 @@ class Trainer:
         if self.rank > 0:  # the saved streams are rank 0's: other ranks must not replay them
             self._reseed(1_000_003 * self.step + 7919 * self.rank)
         self.elapsed_before = float(state["elapsed_s"])
+        self.cpu_before = float(state.get("cpu_s", 0.0))
         self.history = state.get("history", [])
+
+    def _load_optimizer(self, tensors: dict[str, torch.Tensor], *, param_groups: list[dict[str, Any]] | None = None,
+                        strict: bool = True) -> None:
+        """The optimizer's moments from ``opt.<index>.<key>`` tensors. Not ``strict`` (a continued
+        state): moments whose shapes do not fit are left out and those parameters start afresh."""
+        opt_state: dict[int, dict[str, torch.Tensor]] = {}
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        for k, v in tensors.items():
+            if k.startswith("opt."):
+                _, idx, key = k.split(".", 2)
+                opt_state.setdefault(int(idx), {})[key] = v
+        if not strict:
+            opt_state = {i: st for i, st in opt_state.items() if i < len(params)
+                         and all(v.shape == params[i].shape for key, v in st.items() if key != "step")}
+        groups = param_groups if param_groups is not None else self.optimizer.state_dict()["param_groups"]
+        self.optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+
+    def _continued_state(self, init: Any) -> dict[str, torch.Tensor]:
+        """With --init-from a training state (a run folder or a state folder, such as a campaign's
+        committed state): its raw weights and optimizer moments, so that training continues rather
+        than restarts (the EMA weights come from its checkpoint). Empty for a plain model folder."""
+        path = init.folder / "train_state.safetensors"
+        if not path.is_file():
+            return {}
+        from .checkpoint import check_safetensors
+
+        try:
+            check_safetensors(path)
+            tensors = load_file(str(path))
+        except (CheckpointError, OSError, SafetensorError) as e:
+            raise TrainError(f"cannot continue from {path}: {e}") from None
+        return {k: v for k, v in tensors.items() if k.startswith(("model.", "opt."))}
 
     def _reseed(self, salt: int) -> None:
         seed = self.cfg.seed + salt
@@ -489,6 +522,11 @@ class Trainer:
 
     def elapsed(self) -> float:
         return self.elapsed_before + (time.monotonic() - self.t0)
+
+    def cpu_seconds(self) -> float:
+        """CPU time of all threads over the whole run (resumes included): the compute ledger's
+        thread-seconds, which wall time overstates when the trainer yields to other work."""
+        return self.cpu_before + (time.process_time() - self.cpu_t0)
 
     # -- the run -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -518,19 +556,30 @@ class Trainer:
             self.data_desc["summary"].update({k: v for k, v in self.data_notes.items() if k != "skipped"})
             self.data_desc["summary"]["skipped"] = len(self.data_notes.get("skipped", []))
         self.raw_model = build_model(cfg, kind, channels).to(self.device)
+        continued: dict[str, torch.Tensor] = {}
         if cfg.init_from:
             try:
                 init = load_checkpoint(Path(cfg.init_from))
             except CheckpointError as e:
                 raise TrainError(f"cannot fine-tune: {e}") from None
+            continued = self._continued_state(init)
+            target = self.raw_model.state_dict()
+            if any(k.startswith("model.") and (k[6:] not in target or v.shape != target[k[6:]].shape)
+                   for k, v in continued.items()):
+                continued = {}  # a changed network (channels, covariance): fine-tune from the EMA weights only
+            source = {k[6:]: v for k, v in continued.items() if k.startswith("model.")} or init.diffusion.state_dict()
             try:
                 grow = cfg.covariance == "channels" and init.diffusion.cfg.covariance == "diagonal"
-                self.raw_model.load_state_dict(adapt_channels(init.diffusion.state_dict(), self.raw_model.state_dict(),
-                                                              grow_readout=grow))
+                self.raw_model.load_state_dict(adapt_channels(source, self.raw_model.state_dict(), grow_readout=grow))
             except RuntimeError:
                 raise TrainError(f"cannot fine-tune from {cfg.init_from}: its network differs from this run's "
                                  "(use the same architecture, preset and channels)") from None
+        if cfg.arch == "unet" and self.device.type == "cpu":
+            # Channels-last convolutions: measured 1.2-1.7x faster training steps on CPU (campaign_select speed).
+            self.raw_model.to(memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.raw_model).eval().requires_grad_(False)
+        if continued:  # the EMA continues as well, not restarted from the raw weights
+            self.ema.load_state_dict(init.diffusion.state_dict())
         self.model: torch.nn.Module = self.raw_model
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -538,11 +587,14 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.raw_model, device_ids=ids)
         self.optimizer = torch.optim.AdamW(self.raw_model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if any(k.startswith("opt.") for k in continued):
+            self._load_optimizer(continued, strict=False)
         self.t_gen = torch.Generator().manual_seed(cfg.seed + 17 * self.rank)
         sig = tuple(s / 255 * self.data_desc["scale"] for s in cfg.restoration_sigma)
         self.t_sampler = TimestepSampler(self.raw_model, cfg.t_sampling, sig, cfg.restoration_share)
         self.val_batch = self._val_batch()
-        self.step, self.elapsed_before, self.history = 0, 0.0, []
+        self.step, self.elapsed_before, self.cpu_before, self.history = 0, 0.0, 0.0, []
+        self.cpu_t0 = time.process_time()
         self.last_metrics: dict[str, Any] = {}
         self.t0 = time.monotonic()
 
@@ -553,13 +605,23 @@ class Trainer:
 
     def prepare(self) -> None:
         """Create or resume the run folder (rank 0 writes)."""
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise TrainError(f"--out {self.run_dir}: is a file; the run folder must be a folder")
+        if self.cfg.data_kind() == "folder":
+            data = Path(self.cfg.data).expanduser().resolve()
+            out = self.run_dir.expanduser().resolve()
+            if out == data or data in out.parents:
+                raise TrainError(f"--out {self.run_dir}: lies inside the training data {self.cfg.data}; "
+                                 "checkpoints and previews would be read as photos. Choose a folder outside it")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         latest = self._latest_state()
         if self.resume:
             if latest is None:
-                raise TrainError(f"{self.run_dir}: no checkpoint to resume from")
+                damaged = "; ".join(self.state_notes)
+                raise TrainError(f"{self.run_dir}: no intact checkpoint to resume from"
+                                 + (f" ({damaged})" if damaged else ""))
             self.load_state(latest)
-            self.emit("resumed", step=self.step, path=str(latest))
+            self.emit("resumed", step=self.step, path=str(latest), skipped=self.state_notes, changed=self.changed)
         else:
             if latest is not None:
                 raise TrainError(f"{self.run_dir} already holds a run (step {self._latest_step()});"
@@ -621,10 +683,12 @@ class Trainer:
     def _train(self) -> Path:
         handlers = {}
         if _main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                handlers[sig] = signal.signal(sig, self.request_stop)
+            for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+                if sig is not None:
+                    handlers[sig] = signal.signal(sig, self.request_stop)
         self.emit("start", step=self.step, total=self.cfg.steps, minutes=self.cfg.minutes, device=str(self.device),
-                  amp=self.amp_name, params=sum(p.numel() for p in self.raw_model.parameters()),
+                  amp=self.amp_name, native_bf16=self.device.type != "cpu" or cpu_supports_bf16(),
+                  threads=torch.get_num_threads(), params=sum(p.numel() for p in self.raw_model.parameters()),
                   data=self.data_desc["summary"], skipped=self.data_notes.get("skipped", []), run_dir=str(self.run_dir))
         last_folder = self._latest_state()
         try:
@@ -650,6 +714,7 @@ class Trainer:
                     eta = self._eta(ips)
                     rec = {"loss": float(np.mean(losses)), "lr": self.optimizer.param_groups[0]["lr"],
                            "images_per_s": round(ips, 2), "eta_s": eta, "elapsed_s": round(self.elapsed(), 1),
+                           "cpu_s": round(self.cpu_seconds(), 1),
                            **{k: v for k, v in metrics.items() if k != "loss"}}
                     losses = []
                     self.history.append({"step": self.step, "loss": rec["loss"]})
@@ -768,6 +833,45 @@ def _main_thread() -> bool:
 
 def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=str))
+
+
+def latest_intact_state(run_dir: Path) -> tuple[Path | None, list[str]]:
+    """The state latest.json points at, if it is intact; else the newest intact state folder (a
+    truncated newest state, a corrupt or dangling pointer must not lose the run). Also returns why
+    each state passed over was unusable."""
+    run_dir = Path(run_dir)
+    pointed = None
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        pointed = run_dir / str(json.loads((run_dir / "latest.json").read_text())["state"])
+    notes: list[str] = []
+    states = sorted(run_dir.glob("state-*"))
+    for folder in ([pointed] if pointed is not None else []) + [d for d in reversed(states) if d != pointed]:
+        problem = state_problem(folder)
+        if problem is None:
+            return folder, notes
+        notes.append(f"{folder.name}: {problem}")
+    return None, notes
+
+
+def state_problem(folder: Path) -> str | None:
+    """Why a state folder cannot be resumed from (missing, truncated or corrupt files), or None."""
+    from .checkpoint import check_safetensors, read_metadata
+
+    if not folder.is_dir():
+        return "missing"
+    try:
+        state = json.loads((folder / "train_state.json").read_text())
+        int(state["step"])
+        check_safetensors(folder / "train_state.safetensors")
+        meta = read_metadata(folder)
+        check_safetensors(Path(meta["_paths"]["weights"]))
+    except FileNotFoundError as e:
+        return f"{Path(e.filename or '?').name} is missing"
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"train_state.json is unreadable ({e})"
+    except CheckpointError as e:
+        return str(e)
+    return None
 
 
 def _tuple_fix(d: dict[str, Any]) -> dict[str, Any]:

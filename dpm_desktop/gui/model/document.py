@@ -15,7 +15,8 @@ import numpy as np
 from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QImage, QUndoStack
 
-from dpm_desktop.core.imaging import ImageError, LoadedImage, load_image, save_image
+from dpm_desktop.core.imaging import ImageError, LoadedImage, encode_image, load_image, save_image
+from dpm_desktop.core.outputs import OutputSet
 
 from ..convert import array_to_qimage, gray_to_qimage, qimage_to_gray, rect_slices
 from . import mask_ops
@@ -96,16 +97,24 @@ class Document(QObject):
         self.pathChanged.emit()
 
     def save(self, path: Path, *, quality: int = 95, sidecar: bool = False) -> list[str]:
-        """Write the current image (atomically); returns notes on what the format could not keep."""
+        """Write the current image and, with ``sidecar``, PATH.json of its settings: both or neither
+        (see :class:`OutputSet`). Returns notes on what the format could not keep."""
         if self.pixels is None:
             raise ImageError("there is no image to save")
         path = Path(path)
-        notes = save_image(path, self.pixels, alpha=self.alpha, bit_depth=self.bit_depth, quality=quality,
-                           info=self.info)
-        if sidecar:
-            record = {"source": str(self.path) if self.path else None, "saved": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                      "quality": quality, "restorations": self.history}
-            Path(f"{path}.json").write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+        outputs = OutputSet(overwrite=True)  # the save dialog has asked before replacing a file
+        outputs.add(path, "image")
+        data, notes = encode_image(path, self.pixels, alpha=self.alpha, bit_depth=self.bit_depth, quality=quality,
+                                   info=self.info)
+        with outputs:
+            outputs.stage(path, data)
+            if sidecar:
+                record = {"source": str(self.path) if self.path else None,
+                          "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "quality": quality,
+                          "restorations": self.history}
+                side = outputs.add(Path(f"{path}.json"), "sidecar")
+                outputs.stage(side, (json.dumps(record, indent=2, default=str) + "\n").encode("utf-8"))
+            outputs.commit()
         self.save_path = path
         self.undo_stack.setClean()
         self.pathChanged.emit()

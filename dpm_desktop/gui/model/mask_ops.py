@@ -9,11 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dpm_desktop.core.imaging import ImageError, load_image
-
-
-class MaskError(ValueError):
-    """A mask that cannot be used with this image; the message says why."""
+from dpm_desktop.core.imaging import ImageError
+from dpm_desktop.core.masks import MaskError, coverage_from_file
 
 
 def invert(cov: np.ndarray) -> np.ndarray:
@@ -64,12 +61,9 @@ def shrink(cov: np.ndarray, radius: int) -> np.ndarray:
 
 def load_mask_file(path: Path, width: int, height: int) -> np.ndarray:
     """Coverage from an image file: white (or opaque, for images with alpha) = fill."""
-    img = load_image(Path(path))
-    arr = img.pixels.mean(axis=2)
-    if img.alpha is not None:
-        arr = np.minimum(arr, img.alpha) if arr.max() > 0 else img.alpha
-    if (img.width, img.height) != (width, height):
-        raise MaskError(f"{Path(path).name} is {img.width}×{img.height} pixels but the image is "
+    arr = coverage_from_file(Path(path))
+    if arr.shape != (height, width):
+        raise MaskError(f"{Path(path).name} is {arr.shape[1]}×{arr.shape[0]} pixels but the image is "
                         f"{width}×{height}; a mask must have the same size as the image")
     return np.clip(np.rint(arr * 255), 0, 255).astype(np.uint8)
 

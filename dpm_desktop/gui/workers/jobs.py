@@ -10,6 +10,7 @@ import numpy as np
 from PySide6.QtCore import QRect
 
 from dpm_desktop.core import restore
+from dpm_desktop.core.masks import feather
 from dpm_desktop.core.progress import Reporter
 from dpm_desktop.core.restore import RestoreError, RestoreResult
 
@@ -34,15 +35,6 @@ def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
-def _feather(original: np.ndarray, restored: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """Blend by the mask's coverage: full inside, a soft transition on feathered edges, and every
-    pixel outside the mask exactly as it was."""
-    a = (cov.astype(np.float32) / 255)[:, :, None]
-    out = original + a * (restored - original)
-    out[cov == 0] = original[cov == 0]
-    return out.astype(np.float32)
-
-
 def run_engine(job: JobInput, reporter: Reporter) -> tuple[RestoreResult, tuple[int, int, int, int],
                                                             list[np.ndarray], np.ndarray | None]:
     """Run the task; returns the engine result, the changed region (x0, y0, x1, y1), the candidates
@@ -55,9 +47,11 @@ def run_engine(job: JobInput, reporter: Reporter) -> tuple[RestoreResult, tuple[
     if p.task == "inpaint":
         if cov is None or not cov.any():
             raise RestoreError("paint a mask over the area to fill first (brush, rectangle or lasso)")
-        result = restore.inpaint(px, cov > 0, reporter=reporter, preview_every=every, **kwargs)
+        # The engine blends the fill in by the coverage (soft brush edges) itself.
+        result = restore.inpaint(px, cov, reporter=reporter, preview_every=every, **kwargs)
         x0, y0, x1, y1 = _bbox(cov > 0)
         sources = [c[y0:y1, x0:x1] for c in (result.candidates or [result.pixels])]
+        cov = None
     elif p.mask_only and cov is not None and cov.any():
         # Denoise only around the mask: a margin gives the network context at the crop's edges.
         # The sigma of the whole photo (estimated or clip-corrected there), not of the crop.
@@ -77,7 +71,7 @@ def run_engine(job: JobInput, reporter: Reporter) -> tuple[RestoreResult, tuple[
         sources, unc = [result.pixels], result.uncertainty
     crops = []
     for src in sources:
-        crop = src if cov is None else _feather(px[y0:y1, x0:x1], src, cov[y0:y1, x0:x1])
+        crop = src if cov is None else feather(px[y0:y1, x0:x1], src, cov[y0:y1, x0:x1].astype(np.float32) / 255)
         crops.append(np.ascontiguousarray(crop, dtype=np.float32))
     if unc is None and len(crops) > 1:  # inpainting candidates: their spread, and their mean as one more choice
         unc = np.stack(crops).std(axis=0).mean(axis=2)

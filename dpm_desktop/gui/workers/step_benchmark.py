@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 
+from dpm_desktop.core.device import autocast_for, pick_device
 from dpm_desktop.core.progress import Reporter
-from dpm_desktop.core.train import TrainConfig, autocast_for, build_model, pick_device
+from dpm_desktop.core.train import TrainConfig, build_model
 
 WARMUP_STEPS = 1
 MIN_STEPS, MAX_STEPS = 2, 20

@@ -217,3 +217,46 @@ def test_bad_inpaint_arguments(tmp_path, tiny_rgb_model) -> None:
         inpaint(img, blob_mask(32, 48), clamp="glue", model=tiny_rgb_model)
     with pytest.raises(RestoreError, match="at least 1"):
         inpaint(img, blob_mask(32, 48), steps=0, model=tiny_rgb_model)
+
+
+def test_concurrent_restorations_of_one_model_match_their_sequential_results(tiny_rgb_model) -> None:
+    """Tiling wraps the network per call: two restorations of the cached model at once, both
+    tiled (48 px tiles), each give what they give alone (issue 14 item 1)."""
+    import threading
+
+    img = noisy(96, 96, seed=7)
+    mask = np.zeros((96, 96), bool)
+    mask[30:60, 20:70] = True
+    kw = {"model": tiny_rgb_model, "device": "cpu", "tile": 48, "seed": 3}
+    jobs = {"denoise": lambda: denoise(img, sigma=20, mode="sample", samples=2, steps=6, **kw).pixels,
+            "inpaint": lambda: inpaint(img, mask, steps=8, resample=2, **kw).pixels}
+    alone = {k: f() for k, f in jobs.items()}
+    together: dict[str, np.ndarray] = {}
+    for _ in range(3):
+        threads = [threading.Thread(target=lambda k=k, f=f: together.__setitem__(k, f())) for k, f in jobs.items()]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        for k in jobs:
+            assert np.array_equal(together[k], alone[k]), k
+    assert get_model(tiny_rgb_model).diffusion.net.__class__.__name__ == "UNet"  # never left wrapped
+
+
+def test_out_of_memory_halving_is_kept_for_the_rest_of_the_job() -> None:
+    """A tile that runs out of memory is halved once; later calls start at the smaller size
+    (issue 14 item 2), instead of meeting the error again at every chain step."""
+    failures = []
+
+    def fn(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if max(x.shape[-2:]) > 40:
+            failures.append(tuple(x.shape[-2:]))
+            raise RuntimeError("CPU: not enough memory: you tried to allocate 1 GB")  # as torch words it
+        return x * 2
+
+    net = TiledNet(fn, tile=128, overlap=8, min_tile=16)
+    x = torch.rand(1, 3, 128, 128)
+    for _ in range(5):  # five chain steps
+        assert torch.allclose(net(x, torch.ones(1, dtype=torch.long)), 2 * x, atol=1e-6)
+    assert net.tile == 32
+    assert failures == [(128, 128), (64, 64)]  # the first call only: 128 -> 64 -> 32, then 32 throughout

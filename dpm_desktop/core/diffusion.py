@@ -172,10 +172,13 @@ class GaussianDiffusion(nn.Module):
         return mean, _at(terms.post_var, t, x0).expand_as(x0)
 
     # ----- reverse process -------------------------------------------------------------------
-    def reverse_step(self, xt: torch.Tensor, t: torch.Tensor, terms: ScheduleTerms | None = None) -> ReverseStep:
-        """p(x_{t-1} | x_t) on the full T-step chain."""
+    def reverse_step(self, xt: torch.Tensor, t: torch.Tensor, terms: ScheduleTerms | None = None,
+                     net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> ReverseStep:
+        """p(x_{t-1} | x_t) on the full T-step chain. ``net`` runs in place of ``self.net`` for this
+        call (a tiled wrapper, say): the model itself is never changed, so one model can serve
+        several restorations at once."""
         terms = terms or self.terms()
-        out = self.net(xt, t).float()
+        out = (net or self.net)(xt, t).float()
         c = xt.shape[1]
         beta = _at(terms.betas, t, xt)
         log_beta = beta.log()
@@ -320,8 +323,10 @@ class Chain:
     are turned into the respaced Gaussian. With timesteps = 1..T this is exactly the full chain.
     """
 
-    def __init__(self, diffusion: GaussianDiffusion, timesteps: list[int]) -> None:
+    def __init__(self, diffusion: GaussianDiffusion, timesteps: list[int],
+                 net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
         self.diffusion = diffusion
+        self.net = net  # what computes the network's output at each step (default: the model's own)
         self.timesteps = list(timesteps)
         full = diffusion.terms()
         self.terms = ScheduleTerms.from_betas(respace_betas(full.alphas_bar, self.timesteps))
@@ -339,7 +344,7 @@ class Chain:
         """
         b = x.shape[0]
         t = torch.full((b,), self.timesteps[i], device=x.device, dtype=torch.long)
-        full = self.diffusion.reverse_step(x, t)
+        full = self.diffusion.reverse_step(x, t, net=self.net)
         pred_x0 = full.pred_x0 if clip is None else full.pred_x0.clamp(*clip)
         if x0_fn is not None:
             pred_x0 = x0_fn(pred_x0)

@@ -143,8 +143,8 @@ def test_cancel_mid_run_raises_and_writes_nothing(tmp_path, tiny_rgb_model, task
             res = denoise(noisy(40, 40), sigma=25, mode="sample", steps=10, model=tiny_rgb_model, device="cpu",
                           reporter=reporter)
         else:
-            res = inpaint(photo_like(40, 40), blob_mask(40, 40), steps=10, model=tiny_rgb_model, device="cpu",
-                          reporter=reporter)
+            res = inpaint(photo_like(40, 40), blob_mask(40, 40), preset="best", steps=10, model=tiny_rgb_model,
+                          device="cpu", reporter=reporter)
         save_image(out, res.pixels)
     assert max(seen) == 2  # stopped at the first check after the request
     assert list(tmp_path.iterdir()) == []

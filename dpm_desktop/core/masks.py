@@ -82,6 +82,12 @@ def hole_radius(mask: np.ndarray) -> int:
         return 0
     if mask.all():
         return max(mask.shape)
+    # Only the mask's bounding box and a ring of one pixel around it matter: the ring is known, and in
+    # the square metric no pixel beyond it is nearer to a pixel inside. (A 24 MP photo stays cheap.)
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    mask = mask[max(0, rows[0] - 1):rows[-1] + 2, max(0, cols[0] - 1):cols[-1] + 2]
+    if mask.all():
+        return max(mask.shape)
     lo, hi = 0, max(mask.shape)
     while lo < hi:  # smallest r whose dilation of the known pixels covers the mask
         r = (lo + hi) // 2
@@ -95,3 +101,72 @@ def hole_radius(mask: np.ndarray) -> int:
 def coarse_levels_for(radius: int, target: int = 8, max_levels: int = 3) -> int:
     """Halvings needed so that the hole's radius is at most ``target`` px at the coarsest level."""
     return int(min(max_levels, max(0, math.ceil(math.log2(max(radius, 1) / target)))))
+
+
+def harmonic_fill(pixels: np.ndarray, mask: np.ndarray, iterations: int = 40) -> np.ndarray:
+    """The masked pixels filled smoothly from the known ones (the solution of Laplace's equation,
+    approximated coarse to fine: each level starts from the coarser one's fill and relaxes it with
+    Jacobi sweeps). A cheap, seam-free first guess that a short diffusion chain then refines.
+    ``pixels`` H x W x C float32; returns a copy with only the masked pixels changed."""
+    out = pixels.astype(np.float32, copy=True)
+    if not mask.any():
+        return out
+    h, w = mask.shape
+    if min(h, w) >= 16 and mask.mean() < 0.999:
+        # The coarser level: 2x2 means of the known pixels (a block with none stays unknown).
+        hh, ww = h // 2 * 2, w // 2 * 2
+        known = (~mask[:hh, :ww]).astype(np.float32)
+        k4 = known.reshape(hh // 2, 2, ww // 2, 2).sum(axis=(1, 3))
+        s4 = (out[:hh, :ww] * known[:, :, None]).reshape(hh // 2, 2, ww // 2, 2, -1).sum(axis=(1, 3))
+        coarse_mask = k4 == 0
+        coarse = s4 / np.maximum(k4, 1)[:, :, None]
+        coarse = harmonic_fill(coarse, coarse_mask, iterations)
+        up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)
+        up = np.pad(up, ((0, h - hh), (0, w - ww), (0, 0)), mode="edge")
+        out[mask] = up[mask]
+    else:
+        out[mask] = pixels[~mask].mean(axis=0) if (~mask).any() else 0.5
+    for _ in range(iterations):  # Jacobi: each unknown pixel becomes the mean of its 4 neighbours
+        p = np.pad(out, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        avg = 0.25 * (p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:])
+        out[mask] = avg[mask]
+    return out
+
+
+def _laplacian(u: np.ndarray) -> np.ndarray:
+    p = np.pad(u, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    return p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * u
+
+
+def biharmonic_fill(pixels: np.ndarray, mask: np.ndarray, iterations: int = 100) -> np.ndarray:
+    """The masked pixels filled by the smoothest continuation of the known ones: the minimiser of
+    the squared Laplacian (as scikit-image's ``inpaint_biharmonic``), by conjugate gradients on the
+    masked pixels only, starting from :func:`harmonic_fill`. It continues gradients across thin
+    scratches where the harmonic fill flattens them (measured +0.6 dB on 1-10 px scratches).
+    Returns a copy with only the masked pixels changed."""
+    if not mask.any():
+        return pixels.astype(np.float32, copy=True)
+    m3 = mask[:, :, None]
+    base = np.where(m3, 0.0, pixels.astype(np.float64))
+    b = -np.where(m3, _laplacian(_laplacian(base)), 0.0)
+    x = np.where(m3, harmonic_fill(pixels, mask), 0.0).astype(np.float64)
+
+    def op(v: np.ndarray) -> np.ndarray:
+        return np.where(m3, _laplacian(_laplacian(v)), 0.0)
+
+    r = b - op(x)
+    p = r.copy()
+    rs = float((r * r).sum())
+    limit = 1e-8 * float((b * b).sum()) + 1e-30
+    for _ in range(iterations):
+        if rs <= limit:
+            break
+        ap = op(p)
+        alpha = rs / float((p * ap).sum())
+        x += alpha * p
+        r -= alpha * ap
+        rs_new = float((r * r).sum())
+        p = r + (rs_new / rs) * p
+        rs = rs_new
+    return np.clip(base + x, 0, 1).astype(np.float32) if pixels.min() >= 0 and pixels.max() <= 1 \
+        else (base + x).astype(np.float32)

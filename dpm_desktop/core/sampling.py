@@ -78,15 +78,17 @@ def run_chain(
     reporter: Reporter = NULL_REPORTER,
     preview: Callable[[torch.Tensor], object] | None = None,
     preview_every: int = 0,
+    eta: float | None = None,
 ) -> torch.Tensor:
-    """Run the reverse chain from state ``states[0]`` (default: the top, x = x_{t_n}) to x_0."""
+    """Run the reverse chain from state ``states[0]`` (default: the top, x = x_{t_n}) to x_0.
+    ``eta``: as in :meth:`Chain.step` (None: ancestral steps; a number: DDIM steps)."""
     states = states or list(range(len(chain), -1, -1))
     noise = make_noise(tuple(x.shape), generator, x.device)
     total, done = network_calls(states), 0
     for a, b in itertools.pairwise(states):
         if b < a:  # reverse step x_{t_a} -> x_{t_b}
             x0_fn = None if condition is None else (lambda x0, b=b: condition.project_x0(x0, b, chain))
-            step = chain.step(x, b, clip=clip, x0_fn=x0_fn)
+            step = chain.step(x, b, clip=clip, x0_fn=x0_fn, eta=eta)
             if condition is not None:
                 step = condition.combine(step, b, chain)
             x = step.mean if b == 0 else step.mean + step.noise(noise())

@@ -239,6 +239,7 @@ def test_batch_inpaint_uses_sibling_masks_and_skips_the_rest(opened, qtbot, tmp_
     m[10:20, 10:20] = 255
     Image.fromarray(m).save(folder / "a_mask.png")
     w.task_panel.set_task("inpaint")
+    w.task_panel.preset.setCurrentIndex(w.task_panel.preset.findData("custom"))
     w.task_panel.steps.setValue(3)
 
     def fake_exec(dialog: BatchDialog) -> int:
@@ -259,6 +260,7 @@ def test_batch_inpaint_uses_sibling_masks_and_skips_the_rest(opened, qtbot, tmp_
 def test_paint_during_compare_shows_mask_again(opened, qtbot):
     w = opened
     paint_stroke(w, [(40, 40), (60, 50)])
+    w.task_panel.preset.setCurrentIndex(w.task_panel.preset.findData("custom"))
     w.task_panel.steps.setValue(3)
     with qtbot.waitSignal(w.runner.finished, timeout=60_000):
         w.actions_["run"].trigger()

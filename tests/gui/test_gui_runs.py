@@ -20,6 +20,7 @@ from .helpers import make_window, open_and_fail, open_and_wait, paint_stroke, wa
 def _long_inpaint(w) -> None:
     paint_stroke(w, [(30, 30), (90, 60)])
     w.task_panel.set_task("inpaint")
+    w.task_panel.preset.setCurrentIndex(w.task_panel.preset.findData("custom"))
     w.task_panel.steps.setValue(1000)
     w.task_panel.resample.setValue(3)
 
@@ -101,6 +102,7 @@ def test_corrupt_model_shows_message_and_leaves_document(opened, qtbot, bundled_
     w.task_panel.model.setCurrentIndex(w.task_panel.model.findData("broken"))
     original = w.doc.pixels.copy()
     paint_stroke(w, [(30, 30), (60, 40)])
+    w.task_panel.preset.setCurrentIndex(w.task_panel.preset.findData("custom"))
     w.task_panel.steps.setValue(3)
     _assert_error_leaves_document(w, qtbot, original, "This model cannot be used")
 

@@ -95,6 +95,7 @@ def test_inpaint_compare_apply_save_reopen(opened, qtbot, tmp_path, monkeypatch)
     paint_stroke(w, [(40, 30), (70, 40), (90, 60)])
     mask = w.doc.coverage() > 0
     w.task_panel.set_task("inpaint")
+    w.task_panel.preset.setCurrentIndex(w.task_panel.preset.findData("custom"))
     w.task_panel.steps.setValue(6)
     w.task_panel.candidates.setValue(2)
 

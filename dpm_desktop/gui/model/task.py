@@ -11,6 +11,11 @@ DENOISE_MODES = {
     "paper": "Paper — likelihood-guided chains (2015)",
 }
 TASKS = ("denoise", "inpaint")
+INPAINT_PRESETS = {
+    "fast": "Fast — seconds (a smooth first guess, refined coarse to fine)",
+    "best": "Best — minutes (the exhaustive RePaint chain)",
+    "custom": "Custom — the steps and resampling below",
+}
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class TaskParams:
     denoise_steps: int = 20
     mask_only: bool = False
     # inpaint
+    preset: str = "fast"  # fast | best (core.inpaint.PRESETS) | custom: best with the steps below
     steps: int = 50
     resample: int = 5
     jump: int = 5
@@ -39,14 +45,24 @@ class TaskParams:
             return {**common, "sigma": "auto" if self.sigma_auto else float(self.sigma), "mode": self.mode,
                     "samples": self.samples if self.mode != "mean" else 1,
                     "steps": self.denoise_steps if self.mode != "mean" else None, "seed": self.seed}
-        return {**common, "steps": self.steps, "resample": self.resample, "jump": self.jump,
-                "candidates": self.candidates, "seed": self.seed}
+        return {**common, **self.inpaint_settings(), "candidates": self.candidates, "seed": self.seed}
+
+    def inpaint_settings(self) -> dict[str, Any]:
+        """The preset, and with Custom the chain settings that replace the best preset's."""
+        if self.preset == "custom":
+            return {"preset": "best", "steps": self.steps, "resample": self.resample, "jump": self.jump}
+        return {"preset": self.preset}
 
     def chain_steps(self) -> int:
         """Roughly how many steps the chain shows, to space the live previews."""
         if self.task == "denoise":
             return 0 if self.mode == "mean" else self.denoise_steps
-        return self.steps * self.resample
+        if self.preset == "custom":
+            return self.steps * self.resample
+        from dpm_desktop.core.inpaint import PRESETS
+
+        p = PRESETS[self.preset]
+        return p.steps * p.resample
 
     def summary(self) -> str:
         if self.task == "denoise":
@@ -54,6 +70,8 @@ class TaskParams:
             extra = "" if self.mode == "mean" else f", {self.samples}×{self.denoise_steps} steps"
             return f"Denoise ({self.mode}, {sigma}{extra})"
         cand = f", {self.candidates} candidates" if self.candidates > 1 else ""
+        if self.preset != "custom":
+            return f"Inpaint ({self.preset}{cand}, seed {self.seed})"
         res = f", resample {self.resample}" if self.resample > 1 else ""
         return f"Inpaint ({self.steps} steps{res}{cand}, seed {self.seed})"
 
@@ -84,4 +102,6 @@ class TaskParams:
             out = replace(out, task="inpaint")
         if out.mode not in DENOISE_MODES:
             out = replace(out, mode="mean")
+        if out.preset not in INPAINT_PRESETS:
+            out = replace(out, preset="fast")
         return out

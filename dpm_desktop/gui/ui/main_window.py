@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from dpm_desktop.core.imaging import IMAGE_EXTENSIONS
+from dpm_desktop.core.inpaint import estimate_cost
 
 from ..model import run_store
 from ..model.catalogue import ModelCatalogue, resolved_device_label
@@ -36,7 +37,7 @@ from .canvas import Canvas, Tool, ViewMode
 from .dialogs import BatchDialog, SaveDialog
 from .mask_panel import MaskPanel
 from .result_panel import ResultPanel
-from .task_panel import TaskPanel, format_eta
+from .task_panel import TaskPanel, format_eta, format_seconds
 from .wizard import TrainWizard
 
 APP_NAME = "DPM Desktop"
@@ -235,6 +236,14 @@ class MainWindow(QMainWindow):
         self.estimator.runningChanged.connect(self._on_estimator_running)
 
         self.doc.imageChanged.connect(self._update_state)
+        # What the mask and quality will cost, shown before Run; recomputed shortly after the last change.
+        self._rates: dict[tuple[str | None, str], float] = {}  # seconds per megapixel-call, measured by runs
+        self._expect_timer = QTimer(self)
+        self._expect_timer.setSingleShot(True)
+        self._expect_timer.setInterval(250)
+        self._expect_timer.timeout.connect(self._update_expectation)
+        for sig in (self.doc.imageChanged, self.doc.maskChanged, self.task_panel.paramsChanged):
+            sig.connect(lambda *_: self._expect_timer.start())
         self.doc.resultChanged.connect(self._on_result_changed)
         self.doc.pathChanged.connect(self._update_title)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
@@ -580,6 +589,28 @@ class MainWindow(QMainWindow):
             self.task_panel.cancel_button.setEnabled(False)
             self.task_panel.progress.setFormat("Cancelling…")
 
+    def _inpaint_cost(self) -> tuple[int, float] | None:
+        """(network calls, megapixel-calls) of the inpainting the panel would run now, or None."""
+        p = self.task_panel.params()
+        if p.task != "inpaint" or not self.doc.has_image:
+            return None
+        cov = self.doc.coverage()
+        if not cov.any():
+            return None
+        cost = estimate_cost(cov > 0, **p.inpaint_settings())
+        return cost.calls * p.candidates, cost.megapixel_calls * p.candidates
+
+    def _update_expectation(self) -> None:
+        p = self.task_panel.params()
+        cost = self._inpaint_cost()
+        if cost is None:
+            text = "Paint over what to remove: the cost of the fill shows here." if p.task == "inpaint" else ""
+        else:
+            rate = self._rates.get((p.model, p.device))
+            when = f", about {format_seconds(rate * cost[1])}" if rate else " (the time shows after a first fill)"
+            text = f"≈ {cost[0]} network calls{when}"
+        self.task_panel.set_expectation(text)
+
     def _on_running(self, running: bool) -> None:
         self.task_panel.set_running(running)
         self._update_state()
@@ -591,6 +622,12 @@ class MainWindow(QMainWindow):
         job = self.runner.context
         if job is None or job.generation != self.doc.generation:
             return  # computed for an image that is no longer open
+        if job.params.task == "inpaint":  # the time per megapixel-call, for the next estimates
+            cost = estimate_cost(job.coverage > 0, **job.params.inpaint_settings())
+            if cost.megapixel_calls > 0:
+                rate = result.elapsed_s / (cost.megapixel_calls * job.params.candidates)
+                self._rates[(job.params.model, job.params.device)] = rate
+                self._update_expectation()
         self.doc.set_result(result)
         self.canvas.set_view_mode(ViewMode.SPLIT)
         self.result_dock.show()

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..model.catalogue import ModelCatalogue, device_choices, model_card
-from ..model.task import DENOISE_MODES, TaskParams
+from ..model.task import DENOISE_MODES, INPAINT_PRESETS, TaskParams
 from ..workers.runner import StepInfo
 from .widgets import muted
 
@@ -44,6 +44,13 @@ def _spin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
     s.setMaximumWidth(80)
     s.setAlignment(Qt.AlignmentFlag.AlignRight)
     return s
+
+
+def format_seconds(seconds: float) -> str:
+    s = max(1, round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
 
 
 def format_eta(seconds: float | None) -> str:
@@ -145,7 +152,15 @@ class TaskPanel(QWidget):
 
     # pages -----------------------------------------------------------------------------------
     def _inpaint_page(self) -> QWidget:
-        page = QWidget()
+        self.preset = QComboBox()
+        for key, label in INPAINT_PRESETS.items():
+            self.preset.addItem(label, key)
+        self.preset.setToolTip("Fast fills an object's hole in seconds on a CPU; Best runs the exhaustive chain "
+                               "(often minutes); Custom uses the steps and resampling set here")
+        self.preset.currentIndexChanged.connect(self._on_preset)
+        self.expected = muted("")
+        self.expected.setObjectName("expected")
+        self.expected.setWordWrap(True)
         self.steps = _spin(1, 1000, 50, "Reverse diffusion steps: more is slower and usually cleaner")
         self.resample = _spin(1, 20, 5, "RePaint resampling: each jump is redone this many times; "
                                         "higher harmonises the seam at a proportional cost")
@@ -158,7 +173,7 @@ class TaskPanel(QWidget):
         dice.setText("New seed")
         dice.setToolTip("Pick a new random seed")
         dice.clicked.connect(self._new_seed)
-        grid = QGridLayout(page)
+        grid = QGridLayout()
         grid.setContentsMargins(0, 8, 0, 2)
         grid.setHorizontalSpacing(8)
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -174,7 +189,18 @@ class TaskPanel(QWidget):
         grid.addWidget(dice, 2, 3)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
-        return page
+        outer = QVBoxLayout()
+        outer.setContentsMargins(0, 0, 0, 0)
+        quality = QHBoxLayout()
+        quality.addWidget(QLabel("Quality"))
+        quality.addWidget(self.preset, 1)
+        outer.addLayout(quality)
+        outer.addWidget(self.expected)
+        outer.addLayout(grid)
+        holder = QWidget()
+        holder.setLayout(outer)
+        self._on_preset()
+        return holder
 
     def _denoise_page(self) -> QWidget:
         page = QWidget()
@@ -275,7 +301,8 @@ class TaskPanel(QWidget):
             model=self.model.currentData(), device=self.device.currentData() or "auto",
             sigma_auto=self.sigma_auto.isChecked(), sigma=self.sigma.value(), mode=self.mode.currentData(),
             samples=self.samples.value(), denoise_steps=self.denoise_steps.value(),
-            mask_only=self.mask_only.isChecked(), steps=self.steps.value(), resample=self.resample.value(),
+            mask_only=self.mask_only.isChecked(), preset=self.preset.currentData() or "fast",
+            steps=self.steps.value(), resample=self.resample.value(),
             jump=self.jump.value(), candidates=self.candidates.value(), seed=self.seed.value())
 
     def set_params(self, p: TaskParams) -> None:
@@ -291,11 +318,21 @@ class TaskPanel(QWidget):
         self.samples.setValue(p.samples)
         self.denoise_steps.setValue(p.denoise_steps)
         self.mask_only.setChecked(p.mask_only)
+        self.preset.setCurrentIndex(max(0, self.preset.findData(p.preset)))
         self.steps.setValue(p.steps)
         self.resample.setValue(p.resample)
         self.jump.setValue(p.jump)
         self.candidates.setValue(p.candidates)
         self.seed.setValue(p.seed)
+
+    def _on_preset(self) -> None:
+        custom = self.preset.currentData() == "custom"
+        for w in (self.steps, self.resample, self.jump):
+            w.setEnabled(custom)
+
+    def set_expectation(self, text: str) -> None:
+        """What the current mask and quality will cost (network calls, and the time where known)."""
+        self.expected.setText(text)
 
     def set_task(self, task: str) -> None:
         self.tabs.setCurrentIndex(0 if task == "inpaint" else 1)

@@ -1,0 +1,53 @@
+"""Inpainting's Fast / Best presets in the app (issue 16): the cost shown before Run, a first
+preview that arrives, the result applied with every unmasked pixel kept, and Cancel on Best."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from .helpers import paint_stroke, wait_idle
+
+
+def _choose(w, preset: str) -> None:
+    w.task_panel.set_task("inpaint")
+    w.task_panel.preset.setCurrentIndex(w.task_panel.preset.findData(preset))
+
+
+def test_fast_shows_its_cost_previews_and_applies(opened, qtbot):
+    w = opened
+    original = w.doc.pixels.copy()
+    _choose(w, "fast")
+    qtbot.waitUntil(lambda: "Paint over what to remove" in w.task_panel.expected.text(), timeout=5_000)
+    paint_stroke(w, [(30, 30), (60, 45)])
+    mask = w.doc.coverage() > 0
+    qtbot.waitUntil(lambda: "network calls" in w.task_panel.expected.text(), timeout=5_000)
+    assert "the time shows after a first fill" in w.task_panel.expected.text()
+    assert not w.task_panel.steps.isEnabled()  # the preset decides the chain
+    with qtbot.waitSignal(w.runner.preview, timeout=60_000):  # the first guess, before any network call
+        qtbot.mouseClick(w.task_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.doc.result is not None, timeout=60_000)
+    wait_idle(qtbot, w)
+    assert w.doc.result.params["preset"] == "fast"
+    qtbot.waitUntil(lambda: ", about " in w.task_panel.expected.text(), timeout=5_000)  # measured by the run
+    qtbot.mouseClick(w.result_panel.apply, Qt.MouseButton.LeftButton)
+    changed = np.any(w.doc.pixels != original, axis=2)
+    assert changed.any() and not changed[~mask].any()
+
+
+def test_best_costs_more_and_cancels_within_a_step(opened, qtbot):
+    w = opened
+    original = w.doc.pixels.copy()
+    _choose(w, "fast")
+    paint_stroke(w, [(20, 20), (80, 70)])
+    qtbot.waitUntil(lambda: "network calls" in w.task_panel.expected.text(), timeout=5_000)
+    fast_calls = int(w.task_panel.expected.text().split()[1])
+    _choose(w, "best")
+    qtbot.waitUntil(lambda: w.task_panel.expected.text().split()[1:2] != [str(fast_calls)], timeout=5_000)
+    assert int(w.task_panel.expected.text().split()[1]) > 3 * fast_calls
+    with qtbot.waitSignal(w.runner.progress, timeout=60_000):
+        qtbot.mouseClick(w.task_panel.run_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(w.runner.cancelled, timeout=10_000):
+        qtbot.keyClick(w, Qt.Key.Key_Escape)
+    wait_idle(qtbot, w)
+    assert w.doc.result is None and np.array_equal(w.doc.pixels, original)

@@ -173,10 +173,13 @@ def peak_memory(run: Run, model: str, photos: list[Photo], threads: int | None, 
 
 # ----------------------------------------------------------------------------------------------
 def training_throughput(run: Run, heldout: Path, steps: int, report: Report) -> None:
+    from dpm_desktop.core.device import cpu_supports_bf16
     from dpm_desktop.core.train import TrainConfig, Trainer
 
+    from .flops import peak_gflops, step_flops
+
     t = Table("Training throughput (preset small, 64x64 crops, batch 16)",
-              ["network", "data", "parameters", "objective", "amp", "images/s"])
+              ["network", "data", "parameters", "objective", "amp", "images/s", "achieved GFLOP/s"])
     for arch, data, channels in (("unet", str(heldout), 3), ("paper", "deadleaves", 1)):
         cfg = TrainConfig(data=data, arch=arch, preset="small", channels=channels, batch=16, patch=64,
                           out=str(WORK_DIR / f"train-{arch}"), device=run.device, seed=run.seed)
@@ -188,13 +191,20 @@ def training_throughput(run: Run, heldout: Path, steps: int, report: Report) -> 
         ips = steps * trainer.cfg.batch / tm.wall_s
         params = sum(p.numel() for p in trainer.raw_model.parameters())
         src = "photos (3 channels)" if arch == "unet" else "dead leaves (1 channel)"
-        t.add(arch, src, f"{params:,}", trainer.cfg.objective, trainer.amp_name, ips)
+        gflops = step_flops(trainer) * steps / tm.wall_s / 1e9
+        t.add(arch, src, f"{params:,}", trainer.cfg.objective, trainer.amp_name, ips, gflops)
         report.records.append({"test": "training", "arch": arch, "data": src, "parameters": params,
                                "objective": trainer.cfg.objective, "amp": trainer.amp_name, "steps": steps,
-                               "wall_s": tm.wall_s, "images_per_s": ips})
+                               "wall_s": tm.wall_s, "images_per_s": ips, "gflops": gflops})
         log(PART, f"training {arch}: {ips:.1f} images/s")
+    peak = peak_gflops()
+    native = cpu_supports_bf16() or run.device != "cpu"
     t.note = (f"{steps} optimizer steps after 3 warm-up steps; each network with its usual objective and "
-              "precision (the defaults of `dpm train` for that data).")
+              "precision (the defaults of `dpm train` for that data). This machine's peak, GFLOP/s: "
+              + ", ".join(f"{k} {v:.1f}" for k, v in peak.items())
+              + f". Chosen for training: {'bf16 autocast (native bf16)' if native else 'fp32 (no native bf16)'}; "
+              "the UNet trains channels-last on CPU.")
+    report.records.append({"test": "peak", **peak, "native_bf16": native})
     report.tables.append(t)
 
 

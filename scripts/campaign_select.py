@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.flops import peak_gflops, step_flops
 from dpm_desktop.core.denoise_math import one_step_denoise
 from dpm_desktop.core.device import cpu_supports_bf16
 from dpm_desktop.core.train import TrainConfig, Trainer
@@ -66,43 +66,12 @@ def val_psnr25(tr: Trainer) -> float:
     return float(10 * torch.log10(1 / mse))
 
 
-def step_flops(tr: Trainer) -> int:
-    with FlopCounterMode(display=False) as fc:
-        tr.train_step()
-    return fc.get_total_flops()
-
-
 def time_steps(tr: Trainer, n: int) -> float:
     tr.train_step()  # warm-up (and compile, where compiled)
     t0 = time.perf_counter()
     for _ in range(n):
         tr.train_step()
     return (time.perf_counter() - t0) / n
-
-
-def peak_gflops(threads: int) -> dict[str, float]:
-    torch.set_num_threads(threads)
-    out = {}
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    for _ in range(3):
-        a @ b
-    t0 = time.perf_counter()
-    for _ in range(10):
-        a @ b
-    out["matmul_fp32"] = 10 * 2 * 1024**3 / (time.perf_counter() - t0) / 1e9
-    x, w = torch.randn(16, 64, 64, 64), torch.randn(64, 64, 3, 3)
-    for _ in range(2):
-        torch.nn.functional.conv2d(x, w, padding=1)
-    t0 = time.perf_counter()
-    for _ in range(5):
-        torch.nn.functional.conv2d(x, w, padding=1)
-    out["conv3x3_fp32"] = 5 * 2 * 16 * 64 * 64 * 64 * 64 * 9 / (time.perf_counter() - t0) / 1e9
-    ab, bb = a.bfloat16(), b.bfloat16()
-    ab @ bb
-    t0 = time.perf_counter()
-    ab @ bb
-    out["matmul_bf16"] = 2 * 1024**3 / (time.perf_counter() - t0) / 1e9
-    return out
 
 
 def cmd_speed(args: argparse.Namespace) -> None:

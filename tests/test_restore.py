@@ -260,3 +260,37 @@ def test_out_of_memory_halving_is_kept_for_the_rest_of_the_job() -> None:
         assert torch.allclose(net(x, torch.ones(1, dtype=torch.long)), 2 * x, atol=1e-6)
     assert net.tile == 32
     assert failures == [(128, 128), (64, 64)]  # the first call only: 128 -> 64 -> 32, then 32 throughout
+
+
+@pytest.mark.parametrize("preset", ["fast", "best"])
+@pytest.mark.parametrize("shape", ["hole", "scratch"])
+def test_every_preset_keeps_unmasked_pixels_bit_exact_and_costs_what_it_said(tiny_rgb_model, preset, shape) -> None:
+    """Issue 16: the fast and best presets on a large hole (coarse to fine) and a thin scratch (one
+    scale); every unmasked pixel is returned exactly, and the calls made are the ones estimated."""
+    from dpm_desktop.core.inpaint import estimate_cost
+
+    img = photo_like(72, 72, seed=4)
+    mask = np.zeros((72, 72), bool)
+    if shape == "hole":
+        mask[20:52, 16:48] = True
+    else:
+        mask[35:37, 4:68] = True
+    kw = {"steps": 6} if preset == "best" else {}
+    res = inpaint(img, mask, preset=preset, model=tiny_rgb_model, device="cpu", **kw)
+    assert np.array_equal(res.pixels[~mask], img[~mask])
+    assert not np.array_equal(res.pixels[mask], img[mask])
+    assert res.params["network_calls_per_candidate"] == estimate_cost(mask, preset=preset, **kw).calls
+    assert (res.params["coarse_levels"] > 0) == (shape == "hole")
+    if preset == "fast" and shape == "scratch":
+        assert res.params["network_calls_per_candidate"] == 1  # a first guess refined in one call
+
+
+def test_fast_is_the_default_and_far_cheaper_than_best() -> None:
+    from dpm_desktop.core.inpaint import DEFAULT_PRESET, estimate_cost
+
+    mask = np.zeros((512, 512), bool)
+    mask[200:296, 180:276] = True  # the issue's 96 px object in a 512 px photo
+    fast, best = estimate_cost(mask, preset="fast"), estimate_cost(mask, preset="best")
+    assert DEFAULT_PRESET == "fast"
+    assert fast.calls < 60 < 500 < best.calls
+    assert fast.megapixel_calls < best.megapixel_calls / 10

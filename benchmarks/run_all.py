@@ -15,12 +15,12 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from . import denoise, inpaint, likelihood, object_removal, speed
+from . import denoise, detect, inpaint, likelihood, object_removal, speed
 from .common import DEFAULT_MODEL, QUICK_DIR, RESULTS_DIR, environment, environment_line
 
 PARTS: dict[str, Callable[[list[str] | None], int]] = {
     "denoise": denoise.main, "inpaint": inpaint.main, "object_removal": object_removal.main,
-    "likelihood": likelihood.main, "speed": speed.main,
+    "detect": detect.main, "likelihood": likelihood.main, "speed": speed.main,
 }
 
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    if {"denoise", "inpaint", "object_removal", "speed"} & set(args.parts) and (why := check_model(args.model)):
+    if {"denoise", "inpaint", "object_removal", "detect", "speed"} & set(args.parts) and (why := check_model(args.model)):
         p.error(f"{why}\nPass --model NAME_OR_FOLDER (a training run folder such as runs/photo-rgb works).")
     common = ["--seed", str(args.seed), *(["--quick"] if args.quick else []),
               *(["--threads", str(args.threads)] if args.threads else []),

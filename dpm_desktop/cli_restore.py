@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli_common import int_in
+from .cli_common import float_in, int_in
 from .core.limits import MAX_TILE, MIN_TILE
 
 
@@ -70,6 +70,23 @@ def add_restore_commands(sub: Any) -> None:
     i.add_argument("--clamp", default="repaint", choices=["repaint", "paper"],
                    help="known pixels at each step: noised to the step (repaint) or clean (the paper's delta)")
     i.set_defaults(func=cmd_inpaint)
+
+    f = sub.add_parser("detect", help="propose a mask of scratches, dust and spots (work in progress)",
+                       description="Find pixels the photo model cannot explain (scratches, specks, blotches) and "
+                       "write them as a mask (white = damage) that `dpm inpaint --mask` takes. Work in progress: "
+                       "measured below its targets (make bench, detect); review the mask before inpainting.")
+    f.add_argument("input", help="photo to examine")
+    f.add_argument("-o", "--output", required=True, help="MASK.png: white = damage, the photo's size")
+    f.add_argument("--sensitivity", type=float_in(0, 1000, "--sensitivity", open_low=True), default=6.0,
+                   help="robust deviations above the median anomaly that count as damage (lower finds more)")
+    f.add_argument("--sigma", type=float_in(0, 80, "--sigma", open_low=True), default=50.0,
+                   help="noise level (0-255) the photo is read at")
+    f.add_argument("--map", help="also write the anomaly map as a PNG")
+    f.add_argument("--json", action="store_true", help="print the regions found and the masked share as JSON")
+    f.add_argument("--model", help="model name or folder (default photo-rgb / photo-gray)")
+    f.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    f.add_argument("--overwrite", action="store_true", help="allow writing over existing output files")
+    f.set_defaults(func=cmd_detect)
 
 
 def _plan_outputs(args: argparse.Namespace) -> Any:
@@ -184,6 +201,38 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
         print(f"wrote {out} (the mean of {args.candidates} candidates)")
     else:
         print(f"wrote {out}" + (f" and {len(images) - 1} more candidates" if len(images) > 1 else ""))
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+
+    from .cli_common import outputs_complete
+    from .core.detect import detect
+    from .core.imaging import encode_image, image_format
+    from .core.outputs import OutputSet
+
+    outputs = OutputSet([Path(args.input)], overwrite=args.overwrite)
+    image_format(Path(args.output))
+    outputs.add(Path(args.output), "mask")
+    if args.map:
+        image_format(Path(args.map))
+        outputs.add(Path(args.map), "anomaly map")
+    res = detect(args.input, model=args.model, sensitivity=args.sensitivity, sigma=args.sigma, device=args.device,
+                 reporter=_reporter("examining"))
+    with outputs:
+        outputs.stage(Path(args.output), encode_image(Path(args.output), res.mask[:, :, None].astype(np.float32))[0])
+        if args.map:
+            a = np.log1p(res.anomaly) / max(float(np.log1p(np.percentile(res.anomaly, 99.9))), 1e-6)
+            outputs.stage(Path(args.map), encode_image(Path(args.map), np.clip(a, 0, 1)[:, :, None])[0])
+        outputs.commit()
+        outputs_complete()
+    summary = {"regions": res.regions, "masked_fraction": round(float(res.mask.mean()), 6),
+               "threshold": round(res.threshold, 4), "sensitivity": args.sensitivity, "mask": args.output}
+    print(json.dumps(summary) if args.json else
+          f"wrote {args.output}: {summary['regions']} regions, {100 * summary['masked_fraction']:.2f}% of the pixels")
     return 0
 
 

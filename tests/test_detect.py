@@ -1,0 +1,63 @@
+"""The damage finder (issue 17, work in progress): its mask is shaped for inpainting, re-thresholds
+without the network, and `dpm detect` writes a mask `dpm inpaint` takes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from conftest import photo_like
+from PIL import Image
+
+from dpm_desktop.core.detect import count_regions, detect, mask_from_anomaly, shape_mask
+from dpm_desktop.core.imaging import save_image
+
+
+def damaged_photo() -> tuple[np.ndarray, np.ndarray]:
+    px = photo_like(64, 64, seed=3)
+    truth = np.zeros((64, 64), bool)
+    truth[30:32, 6:58] = True  # a bright hairline
+    truth[10:12, 50:52] = True  # a speck
+    px[truth] = 1.0
+    return px, truth
+
+
+def test_mask_shaping_drops_lone_pixels_bridges_gaps_and_adds_a_margin() -> None:
+    raw = np.zeros((20, 20), bool)
+    raw[10, 2:8] = raw[10, 9:16] = True  # a scratch with a one-pixel gap
+    raw[3, 3] = True  # a lone pixel
+    out = shape_mask(raw, margin=1, min_pixels=2)
+    assert not out[3, 3] and out[10, 8] and out[9, 5] and out[11, 5]
+    assert count_regions(out) == 1
+
+
+def test_lower_sensitivity_finds_a_superset_without_the_network(tiny_rgb_model) -> None:
+    px, _ = damaged_photo()
+    res = detect(px, model=tiny_rgb_model, device="cpu")
+    assert res.mask.shape == px.shape[:2] and res.anomaly.shape == px.shape[:2]
+    looser = mask_from_anomaly(res.anomaly, res.params["sensitivity"] / 2)
+    assert looser.mask.sum() >= res.mask.sum() and not (res.mask & ~looser.mask).any()
+
+
+def test_dpm_detect_writes_a_mask_that_inpaint_takes(tmp_path: Path, tiny_rgb_model: Path) -> None:
+    px, _ = damaged_photo()
+    src, mask = tmp_path / "old.png", tmp_path / "mask.png"
+    save_image(src, px)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = [sys.executable, "-m", "dpm_desktop.cli"]
+    proc = subprocess.run([*run, "detect", str(src), "-o", str(mask), "--model", str(tiny_rgb_model), "--json", "--sensitivity", "3",
+                           "--map", str(tmp_path / "map.png")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    with Image.open(mask) as m:
+        assert m.size == (64, 64) and set(np.unique(np.asarray(m))) <= {0, 255}
+        assert abs((np.asarray(m) > 0).mean() - summary["masked_fraction"]) < 1e-6
+    assert (tmp_path / "map.png").is_file()
+    assert summary["regions"] >= 1  # the hairline on a smooth photo is found even by a tiny model
+    proc = subprocess.run([*run, "inpaint", str(src), "--mask", str(mask), "-o", str(tmp_path / "fixed.png"),
+                           "--model", str(tiny_rgb_model)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr

@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    if {"denoise", "inpaint", "object_removal", "detect", "speed"} & set(args.parts) and (why := check_model(args.model)):
+    photo_parts = {"denoise", "inpaint", "object_removal", "detect", "speed"}
+    if photo_parts & set(args.parts) and (why := check_model(args.model)):
         p.error(f"{why}\nPass --model NAME_OR_FOLDER (a training run folder such as runs/photo-rgb works).")
     common = ["--seed", str(args.seed), *(["--quick"] if args.quick else []),
               *(["--threads", str(args.threads)] if args.threads else []),

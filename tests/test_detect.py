@@ -49,7 +49,8 @@ def test_dpm_detect_writes_a_mask_that_inpaint_takes(tmp_path: Path, tiny_rgb_mo
     save_image(src, px)
     env = dict(os.environ, OMP_NUM_THREADS="1")
     run = [sys.executable, "-m", "dpm_desktop.cli"]
-    proc = subprocess.run([*run, "detect", str(src), "-o", str(mask), "--model", str(tiny_rgb_model), "--json", "--sensitivity", "3",
+    proc = subprocess.run([*run, "detect", str(src), "-o", str(mask), "--model", str(tiny_rgb_model), "--json",
+                           "--sensitivity", "3",
                            "--map", str(tmp_path / "map.png")], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)

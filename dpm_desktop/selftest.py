@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import platform
 import sys
 import time
@@ -38,7 +37,6 @@ INPAINT_STEPS = 10
 PHOTO_INPAINT_SLACK_DB, OTHER_INPAINT_SLACK_DB = 3.0, 5.0
 POINT_SAMPLES, POINT_STEPS = 512, 40
 POINT_STD_RATIO = (0.5, 2.0)  # samples' spread against the training data's, per dimension
-WINDOW_TIMEOUT_S = 60.0
 
 
 class CheckFailed(Exception):
@@ -162,38 +160,6 @@ def check_points(ckpt: Any, device: str) -> str:
     return detail
 
 
-def check_window(sample: Path) -> str:
-    """Build the main window, open the sample in it (a worker thread decodes it) and close it."""
-    import tempfile
-
-    from PySide6.QtCore import QEventLoop, QSettings, QTimer, qVersion
-
-    from .gui.app import create_app
-    from .gui.model.settings import AppSettings, open_qsettings
-    from .gui.ui.main_window import MainWindow
-
-    app = create_app([sys.argv[0]])
-    outcome: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:  # never touch the user's settings
-        window = MainWindow(AppSettings(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)))
-        window.show()
-        loop = QEventLoop()
-        window.opened.connect(lambda _p: (outcome.append("opened"), loop.quit()))
-        window.openFailed.connect(lambda _p: (outcome.append(f"failed: {window.last_error}"), loop.quit()))
-        QTimer.singleShot(int(WINDOW_TIMEOUT_S * 1000), loop.quit)
-        if window.open_path(sample):
-            loop.exec()
-        shown = window.isVisible()
-        window.close()
-        app.processEvents()
-    detail = f"Qt {qVersion()} on platform {app.platformName()!r}"
-    if not shown:
-        raise CheckFailed(f"{detail}: the window did not show")
-    if outcome != ["opened"]:
-        raise CheckFailed(f"{detail}: opening {sample.name}: {outcome[0] if outcome else 'timed out'}")
-    return f"{detail}: window shown, {sample.name} opened, window closed; settings file {open_qsettings().fileName()}"
-
-
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class Report:
@@ -218,7 +184,8 @@ class Report:
         print(f"{status:4s}  {label:22s} {detail}{took}", file=self.stream, flush=True)
 
 
-def run_self_test(*, allow_no_models: bool = False, device: str = "cpu", window: bool = False,
+def run_self_test(*, allow_no_models: bool = False, device: str = "cpu",
+                  extra: Callable[[Path], list[tuple[str, Callable[[], str]]]] | None = None,
                   stream: TextIO | None = None) -> int:
     """Run every check, print one line each with its time; 0 when all pass, else 1."""
     t_start = time.perf_counter()
@@ -278,8 +245,8 @@ def run_self_test(*, allow_no_models: bool = False, device: str = "cpu", window:
         else:
             report.line("FAIL", f"model {entry.name}", f"{ckpt.channels} image channels: no check for that")
             report.failed += 1
-    if window:
-        report.run("main window", lambda: check_window(sample))
+    for label, check in (extra(sample) if extra else []):  # the app adds its window check (gui/selfcheck.py)
+        report.run(label, check)
     total = time.perf_counter() - t_start
     verdict = "passed" if not report.failed else f"FAILED ({report.failed} failed)"
     print(f"self-test {verdict}: {report.passed} checks passed in {total:.1f} s", file=report.stream, flush=True)
@@ -300,14 +267,3 @@ def add_self_test_command(sub: Any) -> None:
                        "bundled sample, and check the results against tolerances. Exits 0 when all pass.")
     add_arguments(p)
     p.set_defaults(func=lambda a: run_self_test(allow_no_models=a.allow_no_models, device=a.device))
-
-
-def gui_main(argv: list[str]) -> int:
-    """``dpm-desktop --self-test [--allow-no-models] [--device D]``: the checks plus the main window.
-    With no display the window is built offscreen."""
-    p = argparse.ArgumentParser(prog="dpm-desktop --self-test")
-    add_arguments(p)
-    args = p.parse_args(argv)
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    return run_self_test(allow_no_models=args.allow_no_models, device=args.device, window=True)

@@ -128,7 +128,7 @@ def test_denoise_tiled_nearly_equals_untiled(tiny_rgb_model) -> None:
 
 
 @pytest.mark.parametrize("task", ["denoise", "inpaint"])
-def test_cancel_mid_run_raises_and_writes_nothing(tmp_path, tiny_rgb_model, task: str) -> None:
+def test_cancel_mid_run_raises_within_a_step(tiny_rgb_model, task: str) -> None:
     token, seen = CancelToken(), []
 
     def on_progress(p) -> None:
@@ -137,7 +137,6 @@ def test_cancel_mid_run_raises_and_writes_nothing(tmp_path, tiny_rgb_model, task
             token.cancel()
 
     reporter = Reporter(on_progress, token)
-    out = tmp_path / "out.png"
     with pytest.raises(Cancelled):
         if task == "denoise":
             res = denoise(noisy(40, 40), sigma=25, mode="sample", steps=10, model=tiny_rgb_model, device="cpu",
@@ -145,9 +144,9 @@ def test_cancel_mid_run_raises_and_writes_nothing(tmp_path, tiny_rgb_model, task
         else:
             res = inpaint(photo_like(40, 40), blob_mask(40, 40), preset="best", steps=10, model=tiny_rgb_model,
                           device="cpu", reporter=reporter)
-        save_image(out, res.pixels)
-    assert max(seen) == 2  # stopped at the first check after the request
-    assert list(tmp_path.iterdir()) == []
+        raise AssertionError(f"not cancelled: returned {res!r}")
+    assert max(seen) == 2  # stopped at the first check after the request (that nothing is written on
+    # a cancel is the command line's part: tests/test_cli.py and tests/test_hostile.py send real signals)
 
 
 # ----------------------------------------------------------------------------------------------

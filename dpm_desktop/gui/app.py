@@ -58,8 +58,8 @@ def _install_excepthook(window: MainWindow) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--self-test" in argv:  # packaging check (issue 7): engine + this window; see dpm_desktop/selftest.py
-        from ..selftest import gui_main
+    if "--self-test" in argv:  # packaging check (issue 7): engine + this window; see gui/selfcheck.py
+        from .selfcheck import gui_main
 
         return gui_main([a for a in argv if a != "--self-test"])
     app = create_app([sys.argv[0], *argv])

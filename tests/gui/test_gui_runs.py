@@ -47,13 +47,17 @@ def test_cancel_stops_within_a_step_and_keeps_the_window_responsive(opened, qtbo
 
 
 def test_escape_cancels(opened, qtbot):
+    """The keys, not the actions: Ctrl+R runs, Esc cancels (issue 14 item 9)."""
     w = opened
     _long_inpaint(w)
+    w.canvas.setFocus()
     with qtbot.waitSignal(w.runner.progress, timeout=60_000):
-        w.actions_["run"].trigger()
+        qtbot.keyClick(w.canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert w.runner.is_running
     with qtbot.waitSignal(w.runner.cancelled, timeout=10_000):
-        w.actions_["cancel"].trigger()
+        qtbot.keyClick(w.canvas, Qt.Key.Key_Escape)
     wait_idle(qtbot, w)
+    assert w.doc.result is None
 
 
 def test_closing_during_a_run_cancels_it_and_exits_cleanly(qtbot, gui_env, photo, monkeypatch):

@@ -1,0 +1,57 @@
+"""``dpm-desktop --self-test``: the engine's self-test (:mod:`dpm_desktop.selftest`) plus the main
+window, built and shown (offscreen without a display), opening the bundled sample in its worker."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..selftest import CheckFailed, add_arguments, run_self_test
+
+WINDOW_TIMEOUT_S = 60.0
+
+
+def check_window(sample: Path) -> str:
+    """Build the main window, open the sample in it (a worker thread decodes it) and close it."""
+    import tempfile
+
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer, qVersion
+
+    from .app import create_app
+    from .model.settings import AppSettings, open_qsettings
+    from .ui.main_window import MainWindow
+
+    app = create_app([sys.argv[0]])
+    outcome: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:  # never touch the user's settings
+        window = MainWindow(AppSettings(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)))
+        window.show()
+        loop = QEventLoop()
+        window.opened.connect(lambda _p: (outcome.append("opened"), loop.quit()))
+        window.openFailed.connect(lambda _p: (outcome.append(f"failed: {window.last_error}"), loop.quit()))
+        QTimer.singleShot(int(WINDOW_TIMEOUT_S * 1000), loop.quit)
+        if window.open_path(sample):
+            loop.exec()
+        shown = window.isVisible()
+        window.close()
+        app.processEvents()
+    detail = f"Qt {qVersion()} on platform {app.platformName()!r}"
+    if not shown:
+        raise CheckFailed(f"{detail}: the window did not show")
+    if outcome != ["opened"]:
+        raise CheckFailed(f"{detail}: opening {sample.name}: {outcome[0] if outcome else 'timed out'}")
+    return f"{detail}: window shown, {sample.name} opened, window closed; settings file {open_qsettings().fileName()}"
+
+
+def gui_main(argv: list[str]) -> int:
+    """``dpm-desktop --self-test [--allow-no-models] [--device D]``: the checks plus the main window.
+    With no display the window is built offscreen."""
+    p = argparse.ArgumentParser(prog="dpm-desktop --self-test")
+    add_arguments(p)
+    args = p.parse_args(argv)
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    return run_self_test(allow_no_models=args.allow_no_models, device=args.device,
+                         extra=lambda sample: [("main window", lambda: check_window(sample))])

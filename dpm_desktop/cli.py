@@ -27,6 +27,7 @@ from .cli_common import fmt_s as _fmt_s
 
 __all__ = ["CliError", "TextProgress", "build_parser", "main"]
 
+from .core import modes
 from .core.limits import MAX_SAMPLE_PIXELS, MAX_SAMPLE_SIZE, MAX_SAMPLES
 
 
@@ -318,9 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model", description="Train a diffusion model on the Swiss roll, "
                        "dead leaves, or a folder of images. Settings are saved in the run folder.")
     t.add_argument("--data", help="swissroll, deadleaves, or a folder of images (not needed with --resume)")
-    t.add_argument("--arch", choices=["paper", "unet"],
+    t.add_argument("--arch", choices=modes.ARCHS,
                    help="network (default: paper for swissroll/deadleaves, unet for folders)")
-    t.add_argument("--preset", choices=["tiny", "small", "base"], help="network size (default small)")
+    t.add_argument("--preset", choices=modes.NETWORK_PRESETS, help="network size (default small)")
     t.add_argument("--network", action="append", metavar="KEY=VALUE",
                    help="override one network setting, e.g. width=48")
     t.add_argument("--channels", type=int, choices=[1, 3], help="1 = grayscale, 3 = colour (folders; default 3)")
@@ -330,22 +331,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--minutes", type=_lim("minutes"), help="train for this many minutes instead of a step count")
     t.add_argument("--batch", type=_lim("batch"), help="batch size per process")
     t.add_argument("--lr", type=_lim("lr"), help="peak learning rate (AdamW)")
-    t.add_argument("--lr-decay", choices=["cosine", "none"],
+    t.add_argument("--lr-decay", choices=modes.LR_DECAYS,
                    help="cosine: decay over the run's length (default); none: constant after the warm-up, for "
                         "open-ended runs that are resumed with more --steps (the EMA weights average)")
     t.add_argument("--warmup", type=_lim("warmup"), help="linear learning-rate warm-up steps (default 200)")
     t.add_argument("--ema-decay", type=_lim("ema_decay"), help="EMA decay of the saved weights (default 0.999)")
-    t.add_argument("--objective", choices=["bound", "hybrid"], help="bound = the paper's K; hybrid = eps MSE + bound")
-    t.add_argument("--parameterisation", choices=["paper", "eps"], help="reverse-process parameterisation")
-    t.add_argument("--covariance", choices=["diagonal", "channels"],
+    t.add_argument("--objective", choices=modes.OBJECTIVES, help="bound = the paper's K; hybrid = eps MSE + bound")
+    t.add_argument("--parameterisation", choices=modes.PARAMETERISATIONS, help="reverse-process parameterisation")
+    t.add_argument("--covariance", choices=modes.COVARIANCES,
                    help="reverse covariance: diagonal (the paper's) or a full C x C matrix per pixel "
                         "(channels; paper network; from a diagonal model with --init-from it starts as that model)")
-    t.add_argument("--schedule", choices=["paper", "linear", "cosine"], help="noise schedule")
+    t.add_argument("--schedule", choices=modes.SCHEDULES, help="noise schedule")
     t.add_argument("--T", type=_lim("T"), help="number of diffusion steps")
     t.add_argument("--step1-beta", type=_lim("step1_beta"), help="b_1 of the paper schedule")
     t.add_argument("--learn-betas", action=argparse.BooleanOptionalAction, default=None,
                    help="learn b_2..b_T on the bound (paper schedule; default on for swissroll/deadleaves)")
-    t.add_argument("--t-sampling", choices=["uniform", "importance", "restoration"],
+    t.add_argument("--t-sampling", choices=modes.T_SAMPLINGS,
                    help="how training draws t: importance = by recent loss size (default for the bound), "
                         "restoration = half the draws where noise is 2..80 / 255")
     t.add_argument("--min-scale", type=_lim("min_scale"), help="smallest random downscale of training crops "
@@ -354,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no random 90-degree turns of training crops (for oriented textures; mirroring stays)")
     t.add_argument("--seed", type=_lim("seed"), help="random seed (default 0)")
     t.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    t.add_argument("--amp", choices=["auto", "bf16", "off"],
+    t.add_argument("--amp", choices=modes.AMPS,
                    help="bf16 autocast (auto: on CUDA or CPUs with bf16; default off for the bound objective)")
     t.add_argument("--threads", type=_lim("threads"), help="CPU threads for torch")
     t.add_argument("--out", default="runs/run", help="run folder (checkpoints, progress, settings)")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli_common import float_in, int_in
+from .core import modes
 from .core.limits import MAX_TILE, MIN_TILE
 
 
@@ -39,7 +40,7 @@ def add_restore_commands(sub: Any) -> None:
     d.add_argument("--no-clip-correction", dest="clip_correction", action="store_false",
                    help="use --sigma as it is; by default it is the noise before the photo was clipped to black "
                         "and white, and the model gets the smaller effective sigma (the sidecar's 'sigma')")
-    d.add_argument("--mode", default="mean", choices=["mean", "sample", "paper"])
+    d.add_argument("--mode", default="mean", choices=modes.DENOISE_MODES)
     d.add_argument("--samples", type=int_in(1, 256, "--samples"), default=1,
                    help="posterior samples to average (sample/paper modes)")
     d.add_argument("--ensemble", type=int, default=1, choices=[1, 2, 4, 8],
@@ -54,9 +55,10 @@ def add_restore_commands(sub: Any) -> None:
                        description="Fill the white pixels of the mask. Every other pixel is kept exactly.")
     _common(i)
     i.add_argument("--mask", required=True, help="mask image of the same size, white = fill")
-    i.add_argument("--preset", choices=["fast", "best"], default="fast",
-                   help="fast (default): a biharmonic first guess refined coarse to fine in tens of network "
-                        "calls, seconds on a CPU; best: the exhaustive RePaint chain (hundreds of calls)")
+    i.add_argument("--preset", choices=modes.INPAINT_PRESETS, default="fast",
+                   help="fast (default): the full chain only at the coarsest scale of a large hole and a few "
+                        "steps at the finer ones; thin masks: a biharmonic fill refined in one call (seconds "
+                        "on a CPU); best: the exhaustive RePaint chain at every scale (minutes)")
     i.add_argument("--steps", type=int_in(1, 100_000, "--steps"),
                    help="reverse steps of the coarsest scale (respaced; replaces the preset's)")
     i.add_argument("--resample", type=int_in(1, 100, "--resample"),
@@ -67,8 +69,9 @@ def add_restore_commands(sub: Any) -> None:
     i.add_argument("--mean", action="store_true",
                    help="write only the mean of the candidates (needs --candidates >= 2): the posterior-mean "
                         "estimate, measured 1-2 dB better than one fill on scratches and text; blurrier in large holes")
-    i.add_argument("--clamp", default="repaint", choices=["repaint", "paper"],
-                   help="known pixels at each step: noised to the step (repaint) or clean (the paper's delta)")
+    i.add_argument("--clamp", default="repaint", choices=modes.CLAMP_MODES,
+                   help="known pixels at each step: noised to the step (repaint), clean (the paper's delta), or put "
+                        "into the predicted x_0 before each step (x0, as DDNM)")
     i.set_defaults(func=cmd_inpaint)
 
     f = sub.add_parser("detect", help="propose a mask of scratches, dust and spots (work in progress)",

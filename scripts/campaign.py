@@ -2,7 +2,7 @@
 the compute ledger's figures.
 
 ``save``: the newest intact state of the campaign's run folder, as a bf16 copy (weights, EMA weights,
-optimizer moments; ≤ ~30 MB), into ``campaign/<name>/`` for committing. ``dpm train --init-from``
+Adam's second moments; ≤ ~30 MB), into ``campaign/<name>/`` for committing. ``dpm train --init-from``
 that folder continues the training (raw and EMA weights and the optimizer's moments, see
 ``Trainer._continued_state``); ``--resume`` on the run folder itself continues it exactly.
 ``ledger``: steps, CPU thread-hours and the validation curve of the run, from its progress.jsonl.
@@ -52,7 +52,9 @@ def cmd_save(args: argparse.Namespace) -> None:
                         "precision": "bf16 copy of a float32 state"}
     atomic_write_json(tmp / META_NAME, meta)
     tensors = load_file(str(state / "train_state.safetensors"))
-    keep = {k: v for k, v in tensors.items() if k.startswith(("model.", "opt."))}
+    # Adam's second moment takes ~1000 steps to rebuild and is kept; its first moment rebuilds in ~10 and is
+    # left out, which keeps a 4.5 M-parameter state under 30 MB (weights, EMA, second moment in bf16).
+    keep = {k: v for k, v in tensors.items() if k.startswith(("model.", "opt.")) and not k.endswith(".exp_avg")}
     save_tensors_atomic(_bf16(keep), tmp / "train_state.safetensors")
     train_state = json.loads((state / "train_state.json").read_text())
     atomic_write_json(tmp / "train_state.json", {k: train_state[k] for k in ("step", "elapsed_s", "cpu_s",

@@ -361,7 +361,7 @@ def test_ddp_two_processes_stop_resume_and_end_with_identical_weights(tmp_path: 
 
 def test_init_from_a_training_state_continues_weights_ema_and_optimizer(tmp_path: Path) -> None:
     """A campaign's committed state (scripts/campaign.py save: a bf16 copy) continues in a new run
-    folder: the raw weights, the EMA weights and Adam's moments all carry over."""
+    folder: the raw weights, the EMA weights and Adam's second moments carry over."""
     src = tmp_path / "src"
     Trainer(swissroll_cfg(src, 15)).run()
     saved = tmp_path / "saved"
@@ -378,4 +378,7 @@ def test_init_from_a_training_state_continues_weights_ema_and_optimizer(tmp_path
         assert torch.equal(v, state[f"model.{k}"].float()), k
         assert torch.equal(trainer.ema.state_dict()[k], ema[k]), k
     moments = trainer.optimizer.state_dict()["state"]
-    assert moments and torch.equal(moments[0]["exp_avg"], state["opt.0.exp_avg"].float())
+    assert moments and torch.equal(moments[0]["exp_avg_sq"], state["opt.0.exp_avg_sq"].float())
+    assert "opt.0.exp_avg" not in state and not moments[0]["exp_avg"].any()  # left out, rebuilt by training
+    trainer.prepare()
+    trainer.train_step()  # and training goes on from it

@@ -21,6 +21,7 @@ from .device import pick_device
 from .diffusion import Chain, ReverseStep
 from .imaging import LoadedImage
 from .model_cache import get_model
+from .modes import DENOISE_MODES
 from .progress import NULL_REPORTER, Reporter
 from .restore_io import (
     RestoreError,
@@ -39,8 +40,6 @@ from .restore_io import (
 from .sampling import Condition, run_chain
 from .schedule import spaced_timesteps
 from .tiling import TiledNet
-
-DENOISE_MODES = ("mean", "sample", "paper")
 
 
 def estimate_sigma(image: np.ndarray | LoadedImage) -> float:

@@ -34,11 +34,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .modes import COVARIANCES, PARAMETERISATIONS
 from .schedule import ScheduleTerms, make_betas, perturbed_betas, respace_betas
 
-PARAMETERISATIONS = ("paper", "eps")
-COVARIANCES = ("diagonal", "channels")
-OBJECTIVES = ("bound", "hybrid")
 LOG2 = math.log(2.0)
 HALF_LOG_2PI_E = 0.5 * math.log(2 * math.pi * math.e)
 

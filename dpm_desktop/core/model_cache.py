@@ -24,7 +24,11 @@ def get_model(model: str | Path | Checkpoint | None, *, channels: int | None = N
     key = (str(Path(path).resolve()), str(device))
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = load_checkpoint(path, device=device)
+            ckpt = load_checkpoint(path, device=device)
+            if torch.device(device).type == "cpu" and type(ckpt.diffusion.net).__name__ == "UNet":
+                # Channels-last convolutions: a 96 px call 84 -> 66 ms, 512 px 3.6 -> 2.7 s (2 threads, AVX2).
+                ckpt.diffusion.net.to(memory_format=torch.channels_last)
+            _cache[key] = ckpt
         return _cache[key]
 
 

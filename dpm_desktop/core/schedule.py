@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-SCHEDULE_KINDS = ("paper", "linear", "cosine")
+from .modes import SCHEDULES
+
 _BETA_MAX = 1.0 - 1e-5  # keeps logit(b_t) and sqrt(1 - b_t) finite at t = T
 
 
@@ -44,7 +45,7 @@ def make_betas(kind: str, T: int, *, step1_beta: float = 1e-3) -> torch.Tensor:
         abar = f / f[0]
         betas = (1 - abar[1:] / abar[:-1]).clamp(max=0.999)
     else:
-        raise ValueError(f"unknown schedule {kind!r}; choose one of {', '.join(SCHEDULE_KINDS)}")
+        raise ValueError(f"unknown schedule {kind!r}; choose one of {', '.join(SCHEDULES)}")
     return betas.clamp(1e-8, _BETA_MAX)
 
 

@@ -494,13 +494,17 @@ class Trainer:
         if not strict:
             opt_state = {i: st for i, st in opt_state.items() if i < len(params)
                          and all(v.shape == params[i].shape for key, v in st.items() if key != "step")}
+            for st in opt_state.values():  # a saved state may leave out the first moment (re-learnt in ~10 steps)
+                if "exp_avg_sq" in st and "exp_avg" not in st:
+                    st["exp_avg"] = torch.zeros_like(st["exp_avg_sq"])
         groups = param_groups if param_groups is not None else self.optimizer.state_dict()["param_groups"]
         self.optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
 
     def _continued_state(self, init: Any) -> dict[str, torch.Tensor]:
         """With --init-from a training state (a run folder or a state folder, such as a campaign's
-        committed state): its raw weights and optimizer moments, so that training continues rather
-        than restarts (the EMA weights come from its checkpoint). Empty for a plain model folder."""
+        committed state): its raw weights and the optimizer moments it holds, so that training
+        continues rather than restarts (the EMA weights come from its checkpoint). Empty for a plain
+        model folder."""
         path = init.folder / "train_state.safetensors"
         if not path.is_file():
             return {}

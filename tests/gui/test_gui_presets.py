@@ -24,7 +24,7 @@ def test_fast_shows_its_cost_previews_and_applies(opened, qtbot):
     qtbot.waitUntil(lambda: "network calls" in w.task_panel.expected.text(), timeout=5_000)
     assert "the time shows after a first fill" in w.task_panel.expected.text()
     assert not w.task_panel.steps.isEnabled()  # the preset decides the chain
-    with qtbot.waitSignal(w.runner.preview, timeout=60_000):  # the first guess, before any network call
+    with qtbot.waitSignal(w.runner.preview, timeout=60_000):  # a live preview of the fill
         qtbot.mouseClick(w.task_panel.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: w.doc.result is not None, timeout=60_000)
     wait_idle(qtbot, w)

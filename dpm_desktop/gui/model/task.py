@@ -5,14 +5,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-DENOISE_MODES = {
+from dpm_desktop.core import modes
+
+DENOISE_MODES = {  # labels for core.modes.DENOISE_MODES, in its order
     "mean": "Fast — one step (posterior mean)",
     "sample": "Sampled — average of N chains, with uncertainty",
     "paper": "Paper — likelihood-guided chains (2015)",
 }
+assert tuple(DENOISE_MODES) == modes.DENOISE_MODES
 TASKS = ("denoise", "inpaint")
-INPAINT_PRESETS = {
-    "fast": "Fast — seconds (a smooth first guess, refined coarse to fine)",
+INPAINT_PRESETS = {  # core.modes.INPAINT_PRESETS, and Custom
+    "fast": "Fast — seconds (the full chain only where it is cheap)",
     "best": "Best — minutes (the exhaustive RePaint chain)",
     "custom": "Custom — the steps and resampling below",
 }

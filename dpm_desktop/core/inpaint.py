@@ -72,8 +72,9 @@ class ClampCondition(Condition):
 class InpaintSettings:
     """How a fill is computed (see :func:`inpaint`). ``start_noise`` 0: the coarsest scale's chain
     starts from pure noise at T; > 0: from the biharmonic fill noised to that level (model units).
-    ``thin`` replaces settings where the hole is thin enough for a single scale (scratches, text):
-    there every network call covers the whole masked area, so calls are dear."""
+    ``by_scales`` replaces settings by how many coarser scales the hole needs (0: thin masks such as
+    scratches and text, where every network call covers the whole masked area, so calls are dear;
+    1-2: holes up to about 64 px across; 3: larger ones)."""
 
     steps: int
     resample: int
@@ -84,7 +85,7 @@ class InpaintSettings:
     refine_resample: int | None = None  # finer scales; default ``resample``
     final_noise: float = 0.0
     context: int = 64
-    thin: dict[str, float | int] = field(default_factory=dict)
+    by_scales: dict[int, dict[str, float | int]] = field(default_factory=dict)
 
     def chain_length(self, coarsest: bool) -> int:
         return self.steps if coarsest else (self.refine_steps or max(4, self.steps // 2))
@@ -93,29 +94,33 @@ class InpaintSettings:
         return self.resample if coarsest or self.refine_resample is None else self.refine_resample
 
 
-# Measured on the benchmark photos (make bench, "object removal", 512 px photos, 2 CPU cores): the
-# coarsest scale decides a hole's structure and costs little (a 96 px hole is 12 px there), so fast
-# keeps best's full RePaint chain at that scale and spends only a few steps, resampled twice, on each
-# finer one: a 96 px hole in about 260 network calls and 10 s, against best's 545 calls and about two
-# minutes (hole PSNR 19.65 vs 20.10 dB on 4 photos; a chain of 15 steps started from the noised
-# biharmonic guess was 4 dB worse). Thin masks (scratches, text), where every call covers the whole
-# masked area: the biharmonic fill refined by one network call, level with the biharmonic fill.
+# Measured on the benchmark photos (make bench, "object removal": 4 photos of 512 px, 2 CPU cores;
+# one fill each, so differences under ~1 dB are noise). Large holes (3 coarser scales): the coarsest
+# scale decides the structure and costs little (a 96 px hole is 12 px there), so fast keeps best's
+# full RePaint chain there and spends 6 steps, resampled twice, on each finer scale: 96 px holes
+# 19.65 dB in 263 calls (~10 s) against best's 20.10 dB in 545 calls (~2 min); a 15-step chain
+# started from the noised biharmonic fill was 4 dB worse there. Holes up to ~64 px (1-2 coarser
+# scales): that short chain from the noised biharmonic fill did better (48 px holes: 27.9 dB in 43
+# calls, 2 s, against 26.0 dB in ~230 calls for the long coarse chain). Thin masks: the biharmonic fill
+# refined by one network call (level with the biharmonic fill itself, and with OpenCV's FSR).
+_SHORT = {"steps": 15, "resample": 3, "start_noise": 0.3, "refine_steps": 4, "refine_resample": 1}
 PRESETS: dict[str, InpaintSettings] = {
     "fast": InpaintSettings(steps=50, resample=5, refine_steps=6, refine_resample=2, context=32,
-                            thin={"steps": 1, "resample": 1, "start_noise": 0.1, "final_noise": 0.1}),
+                            by_scales={0: {"steps": 1, "resample": 1, "start_noise": 0.1, "final_noise": 0.1},
+                                       1: _SHORT, 2: _SHORT}),
     "best": InpaintSettings(steps=50, resample=5),
 }
 DEFAULT_PRESET = "fast"
 
 
 def resolve_settings(preset: str, n_levels: int, **given: float | int | None) -> InpaintSettings:
-    """The preset's settings, its thin-mask settings when one scale suffices, then ``given`` ones."""
+    """The preset's settings, its settings for this many coarser scales, then ``given`` ones."""
     if preset not in PRESETS:
         raise RestoreError(f"unknown inpainting preset {preset!r}; choose one of {', '.join(PRESETS)}")
     chosen = {k: v for k, v in given.items() if v is not None}
     base = PRESETS[preset]
-    if n_levels == 0 and base.thin:
-        base = replace(base, **base.thin)
+    if n_levels in base.by_scales:
+        base = replace(base, **base.by_scales[n_levels])
     settings = replace(base, **chosen)
     if settings.steps < 1 or settings.resample < 1 or settings.jump < 1:
         raise RestoreError("steps, resample and jump must be at least 1")

@@ -26,6 +26,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="allow writing over existing output files (never over "
                    "the input or the mask)")
     p.add_argument("--overwrite-input", action="store_true", help="allow the output to replace the input file")
+    p.add_argument("--strip-metadata", action="store_true",
+                   help="write no EXIF and no XMP (camera, dates, GPS); by default they are kept, with the "
+                        "orientation reset (the pixels are upright) and a Software note; the ICC profile stays")
     p.add_argument("--sidecar", action="store_true", help="also write OUTPUT.json with every parameter, the model's "
                    "path and sha256: running again with those parameters reproduces the output exactly")
 
@@ -171,7 +174,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
                   clip_correction=args.clip_correction,
                   ensemble=args.ensemble,
                   model=args.model, device=args.device, tile=args.tile, reporter=_reporter("denoising"))
-    kw = {"alpha": res.alpha, "bit_depth": res.bit_depth, "quality": args.quality, "info": res.info}
+    kw = {"alpha": res.alpha, "bit_depth": res.bit_depth, "quality": args.quality, "info": _info(res, args)}
     images = [(out, res.pixels, kw)]
     if args.uncertainty and res.uncertainty is not None:
         u = res.uncertainty / max(float(res.uncertainty.max()), 1e-8)
@@ -194,7 +197,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     res = inpaint(args.input, args.mask, preset=args.preset, steps=args.steps, resample=args.resample, jump=args.jump,
                   candidates=args.candidates, clamp=args.clamp, seed=args.seed, model=args.model, device=args.device,
                   tile=args.tile, mean=args.mean, reporter=_reporter("inpainting"))
-    kw = {"alpha": res.alpha, "bit_depth": res.bit_depth, "quality": args.quality, "info": res.info}
+    kw = {"alpha": res.alpha, "bit_depth": res.bit_depth, "quality": args.quality, "info": _info(res, args)}
     images = [(out, res.pixels, kw)]
     if not args.mean:
         images += [(_candidate_path(out, k), cand, kw) for k, cand in enumerate(res.candidates[1:], start=2)]
@@ -237,6 +240,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
     print(json.dumps(summary) if args.json else
           f"wrote {args.output}: {summary['regions']} regions, {100 * summary['masked_fraction']:.2f}% of the pixels")
     return 0
+
+
+def _info(res: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """What the output carries from the input: EXIF, XMP, ICC (see core.metadata), or no EXIF and XMP."""
+    return {**res.info, "strip": True} if args.strip_metadata else res.info
 
 
 def _float(v: str) -> float:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import photo_like
 from PIL import Image
+from support import photo_like
 
 from dpm_desktop.cli import build_parser, main
 from dpm_desktop.core.imaging import save_image

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import photo_like
+from support import photo_like
 
 from dpm_desktop.core import clipping
 from dpm_desktop.core.clipping import censored_variance, effective_sigma

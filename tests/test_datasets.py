@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_photo
+from support import write_photo
 
 from dpm_desktop.core.datasets import DatasetError, ImageFolder, SwissRoll, scan_folder, split_by_file
 

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from conftest import photo_like
 from PIL import Image
+from support import photo_like
 
 from dpm_desktop.core.detect import count_regions, detect, mask_from_anomaly, shape_mask
 from dpm_desktop.core.imaging import save_image

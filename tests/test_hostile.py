@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import photo_like
 from PIL import Image
+from support import photo_like
 
 from dpm_desktop.cli import main
 from dpm_desktop.core.imaging import save_image

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import photo_like
 from PIL import Image, ImageCms, ImageOps
+from support import photo_like
 
 from dpm_desktop.core import atomic
 from dpm_desktop.core.imaging import (

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import photo_like
 from PIL import Image
+from support import photo_like
 
 from dpm_desktop.core.device import DeviceError
 from dpm_desktop.core.imaging import load_image, save_image, to_uint

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import train_tiny
+from support import train_tiny
 
 from dpm_desktop import selftest
 from dpm_desktop.core.checkpoint import load_checkpoint, save_checkpoint

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import write_photo
 from safetensors.torch import load_file
+from support import write_photo
 
 from dpm_desktop.cli import main
 from dpm_desktop.core import checkpoint as checkpoint_module

@@ -20,6 +20,7 @@ from .clipping import effective_sigma
 from .device import pick_device
 from .diffusion import Chain, ReverseStep
 from .imaging import LoadedImage
+from .metadata import software_note
 from .model_cache import get_model
 from .modes import DENOISE_MODES
 from .progress import NULL_REPORTER, Reporter
@@ -191,7 +192,8 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
               "mode": mode, "samples": samples, "ensemble": ensemble,
               "steps": steps if mode != "mean" else 1, "seed": seed, "start_step": t_star,
               **model_params(ckpt), "tile": tile, "overlap": overlap}
-    return RestoreResult(back(out).astype(np.float32), img.alpha, unc, [], params, notes, img.bit_depth, img.info)
+    info = {**img.info, "software": software_note(f"denoise, {mode}, sigma {sigma_v:.1f}")}
+    return RestoreResult(back(out).astype(np.float32), img.alpha, unc, [], params, notes, img.bit_depth, info)
 
 
 _D4 = ((0, False), (0, True), (2, False), (2, True), (1, False), (1, True), (3, False), (3, True))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from . import metadata
 from .atomic import atomic_path
 from .imaging16 import encode_png16, encode_tiff16, read_wide, wide_rawmode
 
@@ -38,7 +39,8 @@ class LoadedImage:
     source_mode: str = "RGB"
     format: str | None = None
     notes: list[str] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)  # icc_profile, dpi: carried into the output
+    # icc_profile, dpi, exif, xmp: carried into the output (see metadata); software, strip: set by callers
+    info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def height(self) -> int:
@@ -200,6 +202,7 @@ def load_image(path: Path) -> LoadedImage:
         wide = wide_rawmode(img)  # before anything loads the pixels (PNG's getexif() does)
         _load(img, path)
         info = {k: img.info[k] for k in ("icc_profile", "dpi") if k in img.info}
+        info.update(metadata.read(img))
         orientation = _orientation(img)
         if wide is not None:
             try:
@@ -234,9 +237,18 @@ def to_gray(pixels: np.ndarray) -> np.ndarray:
 
 
 def to_uint(arr: np.ndarray, bit_depth: int) -> np.ndarray:
+    """[0, 1] floats to 8 or 16-bit integers, rounded; in float32 row blocks (a 24 MP photo in float64
+    took 3.5 s and 600 MB of temporaries)."""
     peak = 65535 if bit_depth == 16 else 255
-    out = np.clip(np.rint(np.asarray(arr, dtype=np.float64) * peak), 0, peak)
-    return out.astype(np.uint16 if bit_depth == 16 else np.uint8)
+    arr = np.asarray(arr)
+    out = np.empty(arr.shape, np.uint16 if bit_depth == 16 else np.uint8)
+    rows = max(1, (1 << 22) // max(1, arr[:1].size))
+    for i in range(0, arr.shape[0], rows):
+        block = np.multiply(arr[i:i + rows], np.float32(peak), dtype=np.float32)
+        np.rint(block, out=block)
+        np.clip(block, 0, peak, out=block)
+        out[i:i + rows] = block
+    return out
 
 
 def array_to_pil(pixels: np.ndarray, alpha: np.ndarray | None = None, bit_depth: int = 8) -> Image.Image:
@@ -285,16 +297,25 @@ def _encode(pixels: np.ndarray, alpha: np.ndarray | None, bit_depth: int, fmt: s
         arr = to_uint(pixels, 16)
         if alpha is not None:
             arr = np.concatenate([arr, to_uint(alpha, 16)[:, :, None]], axis=2)
-        encode = encode_png16 if fmt == "PNG" else encode_tiff16
-        return encode(arr, icc, dpi), notes
+        if fmt == "PNG":
+            return encode_png16(arr, icc, dpi, exif=metadata.exif_for_output(info)), notes
+        if info.get("exif") and not info.get("strip"):
+            notes.append("16-bit TIFF: EXIF and XMP not kept (saved as PNG they are)")
+        return encode_tiff16(arr, icc, dpi), notes
     img = array_to_pil(pixels, alpha, bit_depth)
     kwargs: dict[str, Any] = {}
     if fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = quality
     if fmt == "JPEG":
         kwargs["subsampling"] = 0 if quality >= 90 else 2
+    kwargs.update(metadata.save_kwargs(info, fmt))
     if fmt == "TIFF":
-        kwargs["compression"] = "tiff_deflate"
+        # Pillow compresses TIFF through libtiff, which cannot write EXIF's sub-IFDs (date taken, GPS):
+        # such a photo is written uncompressed rather than lose them.
+        if metadata.has_sub_ifds(kwargs.get("tiffinfo")):
+            notes.append("TIFF written uncompressed to keep the EXIF date taken and GPS")
+        else:
+            kwargs["compression"] = "tiff_deflate"
     if icc and fmt in ("JPEG", "PNG", "TIFF", "WEBP"):
         kwargs["icc_profile"] = icc
     if dpi and fmt in ("JPEG", "PNG", "TIFF", "BMP"):

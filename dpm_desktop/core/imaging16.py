@@ -79,7 +79,8 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 Dpi = tuple[float, float]
 
 
-def encode_png16(arr: np.ndarray, icc_profile: bytes | None = None, dpi: Dpi | None = None) -> bytes:
+def encode_png16(arr: np.ndarray, icc_profile: bytes | None = None, dpi: Dpi | None = None,
+                 exif: bytes | None = None) -> bytes:
     """A 16-bit PNG from an HxWxC uint16 array, C = 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA)."""
     h, w, c = arr.shape
     rows = np.ascontiguousarray(arr, dtype=">u2").view(np.uint8).reshape(h, w * c * 2)
@@ -93,6 +94,8 @@ def encode_png16(arr: np.ndarray, icc_profile: bytes | None = None, dpi: Dpi | N
     if dpi:
         ppm = [max(1, round(float(d) / 0.0254)) for d in dpi]
         out.append(_png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1)))
+    if exif:  # the eXIf chunk holds the TIFF-structured block, without the JPEG "Exif\0\0" header
+        out.append(_png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
     data = zlib.compress(filtered.tobytes(), 6)
     step = 1 << 23
     out += [_png_chunk(b"IDAT", data[i:i + step]) for i in range(0, len(data), step)]

@@ -17,6 +17,7 @@ from .device import pick_device
 from .diffusion import Chain
 from .imaging import LoadedImage
 from .masks import MaskError, biharmonic_fill, coarse_levels_for, dilate, feather, hole_radius, mask_coverage
+from .metadata import software_note
 from .model_cache import get_model
 from .modes import CLAMP_MODES
 from .progress import NULL_REPORTER, Reporter
@@ -351,7 +352,8 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
               "refine_steps": st.refine_steps, "refine_resample": st.refine_resample, "eta": eta, "mean": mean,
               "coarse_levels": n_levels, "region": [int(x0), int(y0), int(x1), int(y1)],
               "network_calls_per_candidate": calls * len(planes)}
-    res = RestoreResult(results[0], img.alpha, None, results, params, notes, img.bit_depth, img.info)
+    info = {**img.info, "software": software_note(f"inpaint, {preset}")}
+    res = RestoreResult(results[0], img.alpha, None, results, params, notes, img.bit_depth, info)
     if mean:
         res.pixels = mean_of_candidates(res, m)
         notes.append(f"the mean of {candidates} candidates")

@@ -13,7 +13,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 
-from conftest import write_photo
+from support import write_photo
 
 from dpm_desktop.gui.ui.main_window import MainWindow
 

@@ -65,7 +65,7 @@ def test_open_from_command_line_with_mask(gui_env, photo, tmp_path, qtbot, monke
 
 
 def test_recent_files(window, photo, tmp_path, qtbot):
-    from conftest import write_photo
+    from support import write_photo
 
     other = write_photo(tmp_path / "second.png", 40, 50)
     open_and_wait(qtbot, window, photo)
@@ -227,8 +227,8 @@ def test_batch_denoise_folder(opened, qtbot, photo_folder, tmp_path, monkeypatch
 
 
 def test_batch_inpaint_uses_sibling_masks_and_skips_the_rest(opened, qtbot, tmp_path, monkeypatch):
-    from conftest import write_photo
     from PIL import Image
+    from support import write_photo
 
     w = opened
     folder = tmp_path / "in"

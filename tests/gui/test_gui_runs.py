@@ -73,7 +73,7 @@ def test_closing_during_a_run_cancels_it_and_exits_cleanly(qtbot, gui_env, photo
 
 
 def test_opening_another_image_drops_the_running_job(opened, qtbot, tmp_path):
-    from conftest import write_photo
+    from support import write_photo
 
     w = opened
     _long_inpaint(w)
@@ -155,7 +155,7 @@ def test_unreadable_image_keeps_current_document(opened, tmp_path, qtbot):
 
 
 def test_mask_of_the_wrong_size_is_refused(opened, tmp_path):
-    from conftest import write_photo
+    from support import write_photo
 
     w = opened
     paint_stroke(w, [(30, 30)])

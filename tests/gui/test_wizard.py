@@ -98,7 +98,7 @@ def test_a_folder_of_non_images_is_refused_with_the_reason(window, qtbot, tmp_pa
     folder.mkdir()
     (folder / "notes.txt").write_text("hello")
     (folder / "broken.jpg").write_bytes(b"this is not a JPEG")
-    from conftest import write_photo
+    from support import write_photo
 
     write_photo(folder / "icon.png", 12, 16)
     wiz = open_wizard(window, monkeypatch)
@@ -128,8 +128,8 @@ def test_a_folder_of_non_images_is_refused_with_the_reason(window, qtbot, tmp_pa
 
 
 def test_grayscale_photos_suggest_a_grayscale_model(window, qtbot, tmp_path, monkeypatch):
-    from conftest import write_photo
     from PIL import Image
+    from support import write_photo
 
     for i in range(2):
         write_photo(tmp_path / f"g{i}.png", 64, 64, seed=i, mode="L")

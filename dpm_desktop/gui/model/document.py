@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QImage, QUndoStack
 
 from dpm_desktop.core.imaging import ImageError, LoadedImage, encode_image, load_image, save_image
+from dpm_desktop.core.metadata import software_note
 from dpm_desktop.core.outputs import OutputSet
 
 from ..convert import array_to_qimage, gray_to_qimage, qimage_to_gray, rect_slices
@@ -96,16 +97,21 @@ class Document(QObject):
         self.resultChanged.emit()
         self.pathChanged.emit()
 
-    def save(self, path: Path, *, quality: int = 95, sidecar: bool = False) -> list[str]:
+    def save(self, path: Path, *, quality: int = 95, sidecar: bool = False, strip_metadata: bool = False) -> list[str]:
         """Write the current image and, with ``sidecar``, PATH.json of its settings: both or neither
-        (see :class:`OutputSet`). Returns notes on what the format could not keep."""
+        (see :class:`OutputSet`). The photo's EXIF, XMP and ICC go with it, with a Software note of the
+        restorations applied (see core.metadata); ``strip_metadata`` leaves EXIF and XMP out. Returns
+        notes on what the format could not keep."""
         if self.pixels is None:
             raise ImageError("there is no image to save")
         path = Path(path)
         outputs = OutputSet(overwrite=True)  # the save dialog has asked before replacing a file
         outputs.add(path, "image")
+        info = {**self.info, "strip": strip_metadata}
+        if self.history:
+            info["software"] = software_note(", ".join(str(h.get("task", "restore")) for h in self.history))
         data, notes = encode_image(path, self.pixels, alpha=self.alpha, bit_depth=self.bit_depth, quality=quality,
-                                   info=self.info)
+                                   info=info)
         with outputs:
             outputs.stage(path, data)
             if sidecar:

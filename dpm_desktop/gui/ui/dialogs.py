@@ -61,6 +61,11 @@ class SaveDialog(QDialog):
         self.quality = SliderBox(50, 100, 95)
         self.quality.setToolTip("JPEG / WebP quality: 95 is visually lossless for most photos")
         self.sidecar = QCheckBox("Write the restoration settings beside the image (.json)")
+        self.metadata = QCheckBox("Keep the photo's metadata (camera, date taken, location)")
+        self.metadata.setChecked(True)
+        self.metadata.setToolTip("EXIF and XMP are copied from the original, with the orientation reset and a note "
+                                 "naming DPM Desktop. Unticked, they are left out (GPS included); the colour "
+                                 "profile is always kept.")
         self.note = muted("")
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
@@ -70,6 +75,7 @@ class SaveDialog(QDialog):
         form.addRow("Format", self.format)
         form.addRow("Quality", self.quality)
         form.addRow("", self.sidecar)
+        form.addRow("", self.metadata)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)

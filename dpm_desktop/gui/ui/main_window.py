@@ -63,7 +63,7 @@ class MainWindow(QMainWindow):
         self.sigma_estimate: float | None = None
         self.last_error: str | None = None  # the last message shown to the user (tests read it)
         self._progress_dialog: QProgressDialog | None = None
-        self._last_quality, self._last_sidecar = 95, False  # Save reuses what Save As chose
+        self._last_quality, self._last_sidecar, self._last_strip = 95, False, False  # Save reuses Save As's choice
         self.last_batch_report: BatchReport | None = None
         self.training_wizard: TrainWizard | None = None
         self.resume_prompt: QMessageBox | None = None  # "resume the interrupted training?" at start
@@ -454,7 +454,7 @@ class MainWindow(QMainWindow):
         original is never overwritten silently."""
         if self.doc.save_path is None:
             return self.save_as()
-        return self._write(self.doc.save_path, self._last_quality, self._last_sidecar)
+        return self._write(self.doc.save_path)
 
     def save_as(self) -> bool:
         if not self.doc.has_image:
@@ -463,11 +463,13 @@ class MainWindow(QMainWindow):
         if dialog.exec() != SaveDialog.DialogCode.Accepted:
             return False
         self._last_quality, self._last_sidecar = dialog.quality.value(), dialog.sidecar.isChecked()
-        return self._write(dialog.chosen_path(), self._last_quality, self._last_sidecar)
+        self._last_strip = not dialog.metadata.isChecked()
+        return self._write(dialog.chosen_path())
 
-    def _write(self, path: Path, quality: int, sidecar: bool) -> bool:
+    def _write(self, path: Path) -> bool:
         try:
-            notes = self.doc.save(path, quality=quality, sidecar=sidecar)
+            notes = self.doc.save(path, quality=self._last_quality, sidecar=self._last_sidecar,
+                                  strip_metadata=self._last_strip)
         except Exception as e:
             self.show_error("Cannot save", describe(e)[0])
             return False

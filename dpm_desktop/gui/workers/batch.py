@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dpm_desktop.core.imaging import IMAGE_EXTENSIONS, load_image, save_image
+from dpm_desktop.core.imaging import IMAGE_EXTENSIONS, encode_image, load_image
+from dpm_desktop.core.outputs import OutputSet
 from dpm_desktop.core.progress import Cancelled, Reporter
 
 from ..model.mask_ops import load_mask_file
@@ -84,11 +85,20 @@ def run_batch(plan: BatchPlan, reporter: Reporter) -> BatchReport:
             out_px = img.pixels.copy()
             out_px[y0:y1, x0:x1] = crops[0]
             out = _out_path(path, plan)
-            save_image(out, out_px, alpha=img.alpha, bit_depth=img.bit_depth, quality=plan.quality,
-                       info=img.info, overwrite=False)
+            # The photo's own metadata, with the engine's note of what was done (the engine saw pixels only).
+            info = {**img.info, "software": result.info.get("software")}
+            data, _ = encode_image(out, out_px, alpha=img.alpha, bit_depth=img.bit_depth, quality=plan.quality,
+                                   info=info)
+            outputs = OutputSet([path])  # image and sidecar land together or not at all; never over the input
+            outputs.add(out, "image")
             if plan.sidecar:
-                Path(f"{out}.json").write_text(json.dumps({"source": str(path), **result.params}, indent=2,
-                                                          default=str) + "\n", encoding="utf-8")
+                outputs.add(Path(f"{out}.json"), "sidecar")
+            with outputs:
+                outputs.stage(out, data)
+                if plan.sidecar:
+                    record = json.dumps({"source": str(path), **result.params}, indent=2, default=str) + "\n"
+                    outputs.stage(Path(f"{out}.json"), record.encode("utf-8"))
+                outputs.commit()
             report.written.append(out)
         except Cancelled:
             raise

@@ -226,3 +226,16 @@ def test_broken_user_models_are_listed_not_fatal(ckpt: Path, app_home: Path,
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "good" in out and "(unusable)" in out and "format version 7" in out
+
+
+def test_validating_bundled_models_stays_off_the_compiler_stack() -> None:
+    """Validation builds each network on the meta device; that must not pull in torch._dynamo and sympy
+    (1.5 s at every start of the app and the CLI before the schedule's constants were built on the CPU)."""
+    code = ("import sys; from pathlib import Path; from dpm_desktop.core.checkpoint import inspect_checkpoint\n"
+            "ms = [m for m in sorted(Path('models').iterdir()) if (m / 'model.json').is_file()]\n"
+            "[inspect_checkpoint(m) for m in ms]\n"
+            "print(len(ms), 'torch._dynamo' in sys.modules, 'sympy' in sys.modules)")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
+    n, dynamo, sympy = out.stdout.split()
+    assert int(n) >= 5 and (dynamo, sympy) == ("False", "False")

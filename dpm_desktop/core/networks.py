@@ -25,8 +25,8 @@ from torch import nn
 
 def temporal_basis(T: int, J: int) -> torch.Tensor:
     """(T, J) Gaussian bumps over t, each row normalised to sum to 1 (authors' ``generate_temporal_basis``)."""
-    xx = torch.linspace(-1, 1, T, dtype=torch.float64)
-    centres = torch.linspace(-1, 1, J, dtype=torch.float64)
+    xx = torch.linspace(-1, 1, T, dtype=torch.float64, device="cpu")
+    centres = torch.linspace(-1, 1, J, dtype=torch.float64, device="cpu")
     width = (centres[1] - centres[0]) / 2 if J > 1 else torch.tensor(1.0, dtype=torch.float64)
     basis = torch.exp(-((xx[:, None] - centres[None, :]) ** 2) / (2 * width**2))
     return (basis / basis.sum(dim=1, keepdim=True)).float()

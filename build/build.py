@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     bundle = dist / APP
     shutil.rmtree(bundle, ignore_errors=True)
     env = dict(os.environ, DPM_PACKAGE_PRUNE="0" if args.no_prune else "1")
+    run([str(py), str(BUILD / "make_samples.py")], env=env, cwd=ROOT)  # the self-test's HEIC and DNG
     run([str(py), "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN", "--distpath", str(dist),
          "--workpath", str(work), str(BUILD / "dpm_desktop.spec")], env=env, cwd=ROOT)
     version = subprocess.run([str(py), "-c", "import dpm_desktop; print(dpm_desktop.__version__)"],

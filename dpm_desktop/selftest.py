@@ -67,6 +67,24 @@ def reference_photo(path: Path, channels: int) -> np.ndarray:
     return np.ascontiguousarray(small)
 
 
+FORMAT_SAMPLES = ("sample.heic", "sample.dng")  # made from sample.jpg by the installer's build (make_samples)
+
+
+def check_format_sample(path: Path, reference: np.ndarray) -> str:
+    """A HEIC or camera RAW made from the sample at build time opens as that photo: the same size and,
+    up to the RAW's brightening, the same picture (correlation of each channel with the reference)."""
+    from .core.imaging import load_image
+
+    img = load_image(path)
+    small = reference_photo(path, 3) if img.pixels.shape[:2] != reference.shape[:2] else img.pixels
+    if small.shape != reference.shape:
+        raise CheckFailed(f"{small.shape[1]} x {small.shape[0]}, expected {reference.shape[1]} x {reference.shape[0]}")
+    r = min(float(np.corrcoef(small[:, :, c].ravel(), reference[:, :, c].ravel())[0, 1]) for c in range(3))
+    if not r > 0.95:
+        raise CheckFailed(f"not the sample photo: channel correlation {r:.3f} (needs > 0.95)")
+    return f"{img.format}, {img.bit_depth}-bit, correlation with the sample {r:.3f}"
+
+
 def _check_image(name: str, out: np.ndarray, shape: tuple[int, ...]) -> None:
     if out.shape != shape:
         raise CheckFailed(f"{name}: output shape {out.shape}, expected {shape}")
@@ -245,6 +263,12 @@ def run_self_test(*, allow_no_models: bool = False, device: str = "cpu",
         else:
             report.line("FAIL", f"model {entry.name}", f"{ckpt.channels} image channels: no check for that")
             report.failed += 1
+    for name in FORMAT_SAMPLES:
+        path = resources_dir() / name
+        if path.is_file() and 3 in refs:
+            report.run(f"open {name}", lambda p=path: check_format_sample(p, refs[3]))
+        else:
+            report.line("skip", f"open {name}", "made by the installer's build (build/make_samples.py)")
     for label, check in (extra(sample) if extra else []):  # the app adds its window check (gui/selfcheck.py)
         report.run(label, check)
     total = time.perf_counter() - t_start

@@ -56,3 +56,14 @@ def write_camera_jpeg(path: Path, h: int = 40, w: int = 56, seed: int = 6) -> Pa
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     Image.fromarray(px).save(path, quality=95, exif=exif.tobytes(), xmp=XMP, icc_profile=icc)
     return path
+
+
+def write_dng(path: Path, h: int = 64, w: int = 96, *, neutral: tuple[float, float, float] = (1, 1, 1),
+              orientation: int = 1) -> np.ndarray:
+    """A camera RAW (see camera_formats.write_dng) of a smooth scene; returns the scene, H x W x 3 linear RGB."""
+    from dpm_desktop.core.camera_formats import write_dng as write
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    rgb = np.stack([0.15 + 0.6 * xx / w, 0.2 + 0.5 * yy / h, 0.7 - 0.5 * xx / w], -1)
+    write(path, rgb, neutral=neutral, orientation=orientation)
+    return rgb

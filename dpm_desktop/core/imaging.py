@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from . import metadata
+from . import camera_formats, metadata
 from .atomic import atomic_path
+from .camera_formats import HEIF_EXTENSIONS, RAW_EXTENSIONS, CameraFormatError
 from .imaging16 import encode_png16, encode_tiff16, read_wide, wide_rawmode
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+# What opens (the outputs are the formats of _FORMATS below): HEIC/HEIF and camera RAW are read only.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", *HEIF_EXTENSIONS, *RAW_EXTENSIONS)
 MAX_PIXELS = 250_000_000  # 250 megapixels: a 24 MP photo is far below; bombs are far above
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 EXIF_ORIENTATION = 0x0112
@@ -63,15 +65,21 @@ def _bomb(path: Path) -> ImageError:
     return ImageError(f"{path}: refused as a decompression bomb (over {MAX_PIXELS // 1_000_000} megapixels)")
 
 
-def _opened(path: Path) -> Image.Image:
-    """Open the header only, refusing folders, non-images and images over the pixel limit."""
-    path = Path(path)
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise ImageError(f"{path}: no such file")
     if path.is_dir():
         raise ImageError(f"{path}: is a folder, not an image")
     if not path.is_file():  # a FIFO, a device, a socket: reading could block forever or never end
         raise ImageError(f"{path}: not a regular file")
+
+
+def _opened(path: Path) -> Image.Image:
+    """Open the header only, refusing folders, non-images and images over the pixel limit."""
+    path = Path(path)
+    _check_file(path)
+    if camera_formats.is_heif(path) and not camera_formats.register_heif():
+        raise ImageError(f"{path}: HEIC/HEIF needs pillow-heif (pip install pillow-heif)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -88,6 +96,16 @@ def _opened(path: Path) -> Image.Image:
     return img
 
 
+def _raw(path: Path, read: Any) -> Any:
+    """``read(path)`` of a camera RAW, its failures as :class:`ImageError` naming the file."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        return read(path)
+    except CameraFormatError as e:
+        raise ImageError(f"{path}: {e}") from None
+
+
 def _reason(e: BaseException) -> str:
     return str(e) or e.__class__.__name__
 
@@ -102,6 +120,8 @@ def _orientation(img: Image.Image) -> int:
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) after EXIF orientation, reading only the header."""
+    if camera_formats.is_raw(path):
+        return _raw(path, camera_formats.raw_size)
     with _opened(Path(path)) as img:
         w, h = img.size
         return (h, w) if _orientation(img) in (5, 6, 7, 8) else (w, h)
@@ -109,7 +129,11 @@ def image_size(path: Path) -> tuple[int, int]:
 
 def check_decodable(path: Path) -> None:
     """Decode the whole file (JPEGs at 1/8 scale, which reads every byte as quickly as possible):
-    raises :class:`ImageError` on a truncated or corrupt file that its header alone does not show."""
+    raises :class:`ImageError` on a truncated or corrupt file that its header alone does not show.
+    A camera RAW is checked by LibRaw reading its header and its sizes (developing it takes seconds)."""
+    if camera_formats.is_raw(path):
+        _raw(path, camera_formats.raw_size)
+        return
     with _opened(Path(path)) as img:
         if img.format == "JPEG":
             img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
@@ -196,6 +220,9 @@ def _u8_to_float(arr: np.ndarray) -> np.ndarray:
 def load_image(path: Path) -> LoadedImage:
     """Load any supported image; EXIF orientation applied; clear :class:`ImageError` otherwise."""
     path = Path(path)
+    if camera_formats.is_raw(path):
+        pixels = _raw(path, lambda p: camera_formats.read_raw(p, MAX_PIXELS))
+        return LoadedImage(pixels, None, 16, "RGB", "RAW", [camera_formats.RAW_NOTE], {})
     with _opened(path) as img:
         fmt, source_mode = img.format, img.mode
         frames = int(getattr(img, "n_frames", 1) or 1)

@@ -90,12 +90,23 @@ def float_in(lo: float, hi: float, what: str, *, open_low: bool = False) -> Any:
 
 
 class TextProgress:
-    """A one-line progress bar with ETA on stderr."""
+    """Progress on stderr: on a terminal a one-line bar with ETA redrawn in place; in a log or a pipe
+    (CI, ``2> file``) a plain line at each tenth of the work and at most every 10 s, never a ``\r``.
+
+    (tqdm and rich were tried into a file: tqdm writes its ``\r``-redrawn bar there too, every 0.1 s;
+    rich writes only the final state. Neither gives periodic plain lines, so this stays ours.)"""
+
+    PLAIN_EVERY_S = 10.0
 
     def __init__(self, label: str, stream: Any = None) -> None:
         self.label, self.stream, self.last = label, stream or sys.stderr, 0.0
+        self.interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tenth = -1
 
     def __call__(self, p: Any) -> None:
+        if not self.interactive:
+            self._plain(p)
+            return
         now = time.monotonic()
         if now - self.last < 0.2 and p.step < p.total:
             return
@@ -109,6 +120,19 @@ class TextProgress:
         _line_open = p.step < p.total
         if not _line_open:
             self.stream.write("\n")
+        self.stream.flush()
+
+    def _plain(self, p: Any) -> None:
+        now, tenth = time.monotonic(), int(10 * p.fraction)
+        done = p.step >= p.total
+        if not done and tenth <= self.tenth and now - self.last < self.PLAIN_EVERY_S:
+            return
+        if done and self.tenth > 10:  # the end is written once
+            return
+        self.last, self.tenth = now, 11 if done else tenth
+        eta = f", ETA {fmt_s(p.eta_s)}" if p.eta_s is not None and not done else ""
+        msg = f" {p.message}" if p.message else ""
+        self.stream.write(f"{self.label}: {p.step}/{p.total} ({100 * p.fraction:.0f}%){eta}{msg}\n")
         self.stream.flush()
 
 

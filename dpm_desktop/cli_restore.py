@@ -26,6 +26,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="allow writing over existing output files (never over "
                    "the input or the mask)")
     p.add_argument("--overwrite-input", action="store_true", help="allow the output to replace the input file")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress; errors and notes only")
     p.add_argument("--strip-metadata", action="store_true",
                    help="write no EXIF and no XMP (camera, dates, GPS); by default they are kept, with the "
                         "orientation reset (the pixels are upright) and a Software note; the ICC profile stays")
@@ -90,6 +91,7 @@ def add_restore_commands(sub: Any) -> None:
     f.add_argument("--map", help="also write the anomaly map as a PNG")
     f.add_argument("--json", action="store_true", help="print the regions found and the masked share as JSON")
     f.add_argument("--model", help="model name or folder (default photo-rgb / photo-gray)")
+    f.add_argument("-q", "--quiet", action="store_true", help="no progress; errors and notes only")
     f.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     f.add_argument("--overwrite", action="store_true", help="allow writing over existing output files")
     f.set_defaults(func=cmd_detect)
@@ -125,11 +127,11 @@ def _sidecar_path(out: Path) -> Path:
     return out.with_name(out.name + ".json")
 
 
-def _reporter(label: str) -> Any:
+def _reporter(label: str, args: argparse.Namespace) -> Any:
     from .cli_common import TextProgress
     from .core.progress import Reporter
 
-    return Reporter(TextProgress(label))
+    return Reporter(None if args.quiet else TextProgress(label))
 
 
 def _write_all(outputs: Any, images: list[tuple[Path, Any, dict[str, Any]]], sidecar: dict[str, Any] | None,
@@ -173,7 +175,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     res = denoise(args.input, sigma=sigma, mode=args.mode, samples=args.samples, steps=args.steps, seed=args.seed,
                   clip_correction=args.clip_correction,
                   ensemble=args.ensemble,
-                  model=args.model, device=args.device, tile=args.tile, reporter=_reporter("denoising"))
+                  model=args.model, device=args.device, tile=args.tile, reporter=_reporter("denoising", args))
     kw = {"alpha": res.alpha, "bit_depth": res.bit_depth, "quality": args.quality, "info": _info(res, args)}
     images = [(out, res.pixels, kw)]
     if args.uncertainty and res.uncertainty is not None:
@@ -196,7 +198,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     out = outputs.paths[0]
     res = inpaint(args.input, args.mask, preset=args.preset, steps=args.steps, resample=args.resample, jump=args.jump,
                   candidates=args.candidates, clamp=args.clamp, seed=args.seed, model=args.model, device=args.device,
-                  tile=args.tile, mean=args.mean, reporter=_reporter("inpainting"))
+                  tile=args.tile, mean=args.mean, reporter=_reporter("inpainting", args))
     kw = {"alpha": res.alpha, "bit_depth": res.bit_depth, "quality": args.quality, "info": _info(res, args)}
     images = [(out, res.pixels, kw)]
     if not args.mean:
@@ -227,7 +229,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         image_format(Path(args.map))
         outputs.add(Path(args.map), "anomaly map")
     res = detect(args.input, model=args.model, sensitivity=args.sensitivity, sigma=args.sigma, device=args.device,
-                 reporter=_reporter("examining"))
+                 reporter=_reporter("examining", args))
     with outputs:
         outputs.stage(Path(args.output), encode_image(Path(args.output), res.mask[:, :, None].astype(np.float32))[0])
         if args.map:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from support import photo_like
+from support import photo_like, write_photo
 
 from dpm_desktop.cli import build_parser, main
 from dpm_desktop.core.imaging import save_image
@@ -277,3 +277,22 @@ def test_ctrl_c_cancels_and_leaves_no_output(tmp_path: Path, tiny_rgb_model: Pat
     assert proc.returncode == 130
     assert err.rstrip().endswith("\ndpm: cancelled (SIGINT); no output was written")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+
+
+def test_progress_in_a_log_is_plain_lines_and_quiet_is_silent(tmp_path: Path, tiny_rgb_model: Path) -> None:
+    """stderr to a file (CI, `2> log`): no carriage returns, a line per tenth at most; --quiet: none."""
+    src = write_photo(tmp_path / "p.png", 64, 64)
+    mask = tmp_path / "m.png"
+    m = np.zeros((64, 64), np.uint8)
+    m[20:40, 20:40] = 255
+    Image.fromarray(m).save(mask)
+    base = [sys.executable, "-m", "dpm_desktop.cli", "inpaint", str(src), "--mask", str(mask),
+            "--model", str(tiny_rgb_model)]
+    with open(tmp_path / "log.txt", "w") as log:
+        subprocess.run([*base, "-o", str(tmp_path / "a.png")], stderr=log, check=True)
+    text = (tmp_path / "log.txt").read_bytes().decode()
+    lines = [ln for ln in text.splitlines() if ln.startswith("inpainting:")]
+    assert "\r" not in text and 2 <= len(lines) <= 12 and "(100%)" in lines[-1]
+    quiet = subprocess.run([*base, "-o", str(tmp_path / "b.png"), "--quiet"], capture_output=True, text=True,
+                           check=True)
+    assert "inpainting" not in quiet.stderr and (tmp_path / "b.png").is_file()

@@ -20,7 +20,7 @@ from .masks import MaskError, biharmonic_fill, coarse_levels_for, dilate, feathe
 from .metadata import software_note
 from .model_cache import get_model
 from .modes import CLAMP_MODES
-from .progress import NULL_REPORTER, Reporter
+from .progress import NULL_REPORTER, PlacedPreview, Reporter
 from .restore_io import (
     RestoreError,
     RestoreResult,
@@ -31,7 +31,6 @@ from .restore_io import (
     fit_channels,
     model_params,
     per_channel,
-    previewer,
     to_array,
     to_tensor,
 )
@@ -237,6 +236,23 @@ def _first_guess(lv: _Level) -> torch.Tensor:
     return torch.from_numpy(filled).permute(2, 0, 1)[None].to(lv.known.device)
 
 
+def _placed_previewer(ckpt: Checkpoint, back: Callable[[np.ndarray], np.ndarray], crop: np.ndarray,
+                      hole: np.ndarray, region: tuple[int, int, int, int]) -> Callable[[torch.Tensor], PlacedPreview]:
+    """run_chain's preview hook for inpainting: the predicted x_0 of any scale, brought to the region's
+    size, in the hole only (the known pixels are the photo's), placed at the region."""
+    h, w = crop.shape[:2]
+
+    def show(x0: torch.Tensor) -> PlacedPreview:
+        if x0.shape[-2:] != (h, w):
+            x0 = torch.nn.functional.interpolate(x0.float(), size=(h, w), mode="bilinear", align_corners=False)
+        fill = back(to_array(x0, ckpt))
+        if fill.shape[2] != crop.shape[2]:  # one channel of a per-channel fill: shown gray
+            fill = np.repeat(fill[:, :, :1], crop.shape[2], axis=2)
+        return PlacedPreview(np.where(hole[:, :, None], fill, crop).astype(np.float32), region)
+
+    return show
+
+
 def _noised(guess: torch.Tensor, lv: _Level, gen: torch.Generator) -> torch.Tensor:
     """A guess brought to the top of the level's chain: x = sqrt(ab) guess + sqrt(1 - ab) noise."""
     ab = lv.chain.alpha_bar(len(lv.chain) - 1)
@@ -309,7 +325,7 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
     gen = torch.Generator().manual_seed(seed)
     planes = [crop[:, :, c:c + 1] for c in range(3)] if per_channel(ckpt, crop) else [crop]
     fills: list[list[np.ndarray]] = [[] for _ in range(candidates)]
-    show = previewer(ckpt, back)
+    show = _placed_previewer(ckpt, back, img.pixels[y0:y1, x0:x1], mcrop, (int(x0), int(y0), int(x1), int(y1)))
     job, calls = 0, 0
     for plane in planes:
         levels = _levels(plane, mcrop, n_levels, ckpt, dev, st, tile=tile, overlap=overlap, check=reporter.check)
@@ -317,13 +333,15 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
         total = len(planes) * candidates * calls
         for k in range(candidates):
             x: torch.Tensor | None = None
+            guess: torch.Tensor | None = None
             done = 0
             for lv in levels:
-                if x is None and st.start_noise:  # the biharmonic first guess, noised to the chain's top (SDEdit)
+                if x is None and preview_every and k == 0 and len(planes) == 1:
+                    # A complete fill on screen at once, before any network call: the biharmonic guess.
                     guess = _first_guess(lv)
-                    if preview_every and k == 0:
-                        reporter.step(job * calls, total, preview=show(guess))
-                    x = _noised(guess, lv, gen)
+                    reporter.step(job * calls, total, preview=show(guess))
+                if x is None and st.start_noise:  # the biharmonic first guess, noised to the chain's top (SDEdit)
+                    x = _noised(_first_guess(lv) if guess is None else guess, lv, gen)
                 elif x is None:
                     x = torch.randn(lv.known.shape, generator=gen).to(dev)
                 else:  # upsample the coarser fill, keep the known pixels, noise to the chain's top

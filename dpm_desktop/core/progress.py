@@ -38,13 +38,23 @@ class CancelToken:
 
 
 @dataclass
+class PlacedPreview:
+    """A preview of part of the image: ``pixels`` (H x W x C float in [0, 1]) show the region
+    (x0, y0, x1, y1) of the whole image, at that region's size or smaller. Inpainting sends these, so
+    an app can draw the fill where it will go while it is refined."""
+
+    pixels: Any
+    region: tuple[int, int, int, int]
+
+
+@dataclass
 class Progress:
     step: int
     total: int
     message: str = ""
     elapsed_s: float = 0.0
     eta_s: float | None = None
-    preview: Any = None  # an HxWxC float array in [0, 1] when the job has one to show
+    preview: Any = None  # an HxWxC float array in [0, 1], or a PlacedPreview, when the job has one to show
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

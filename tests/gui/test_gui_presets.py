@@ -4,9 +4,18 @@ preview that arrives, the result applied with every unmasked pixel kept, and Can
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QImage
 
 from .helpers import paint_stroke, wait_idle
+
+
+def qimage_to_array(img: QImage) -> np.ndarray:
+    """An RGB QImage as H x W x 3 float in [0, 1]."""
+    rgb = img.convertToFormat(QImage.Format.Format_RGB888)
+    w, h, bpl = rgb.width(), rgb.height(), rgb.bytesPerLine()
+    buf = np.frombuffer(rgb.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)[:, :3 * w]
+    return buf.reshape(h, w, 3).astype(np.float32) / 255
 
 
 def _choose(w, preset: str) -> None:
@@ -24,10 +33,24 @@ def test_fast_shows_its_cost_previews_and_applies(opened, qtbot):
     qtbot.waitUntil(lambda: "network calls" in w.task_panel.expected.text(), timeout=5_000)
     assert "the time shows after a first fill" in w.task_panel.expected.text()
     assert not w.task_panel.steps.isEnabled()  # the preset decides the chain
+    placed: list[tuple[QImage, QRect]] = []
+    w.runner.placed.connect(lambda img, rect: placed.append((img.copy(), QRect(rect))))
     with qtbot.waitSignal(w.runner.preview, timeout=60_000):  # a live preview of the fill
         qtbot.mouseClick(w.task_panel.run_button, Qt.MouseButton.LeftButton)
+    # The fill is drawn where it goes while it is refined: the first, before any network call, is the
+    # biharmonic guess; around the hole the preview shows the photo itself.
+    qtbot.waitUntil(lambda: w.canvas.live_preview is not None or w.doc.result is not None, timeout=60_000)
     qtbot.waitUntil(lambda: w.doc.result is not None, timeout=60_000)
     wait_idle(qtbot, w)
+    assert placed and w.canvas.live_preview is None  # cleared when the result arrives
+    img, rect = placed[0]
+    ys, xs = np.nonzero(mask)
+    assert rect.contains(QRect(xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))
+    shown = qimage_to_array(img)[:, :, :3]
+    assert shown.shape[:2] == (rect.height(), rect.width())
+    region = original[rect.top():rect.bottom() + 1, rect.left():rect.right() + 1]
+    known = ~mask[rect.top():rect.bottom() + 1, rect.left():rect.right() + 1]
+    assert np.abs(shown[known] - region[known]).max() <= 1 / 255 + 1e-6
     assert w.doc.result.params["preset"] == "fast"
     qtbot.waitUntil(lambda: ", about " in w.task_panel.expected.text(), timeout=5_000)  # measured by the run
     qtbot.mouseClick(w.result_panel.apply, Qt.MouseButton.LeftButton)

@@ -72,6 +72,7 @@ class Canvas(QWidget):
         self.show_uncertainty = False
         self._pyramid: Pyramid | None = None
         self._result_pyramid: Pyramid | None = None
+        self.live_preview: tuple[QImage, QRect] | None = None  # a fill being refined, drawn where it goes
         self._space = False
         self._drag: str | None = None  # "pan", "stroke", "rect", "lasso", "split"
         self._last_view = QPointF()
@@ -226,6 +227,16 @@ class Canvas(QWidget):
             self.set_mask_visible(False)  # show the fill, not the mask over it; painting shows it again
         self.update()
 
+    def set_live_preview(self, image: QImage, region: QRect) -> None:
+        """Show a running inpainting's current fill in place (the mask overlay steps aside meanwhile)."""
+        self.live_preview = (image, QRect(region))
+        self.update()
+
+    def clear_live_preview(self) -> None:
+        if self.live_preview is not None:
+            self.live_preview = None
+            self.update()
+
     def _result_visible(self) -> bool:
         return self.doc.result is not None and self.view_mode != ViewMode.BEFORE
 
@@ -241,6 +252,13 @@ class Canvas(QWidget):
         clip = QRectF(event.rect())
         self._draw_layer(p, self._pyramid, QRectF(0, 0, self.doc.width, self.doc.height), clip)
         result = self.doc.result
+        live = self.live_preview if result is None and self.view_mode != ViewMode.BEFORE else None
+        if live is not None:
+            p.save()
+            p.setClipRect(clip)
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2)
+            p.drawImage(self.view_rect(live[1]), live[0])
+            p.restore()
         if result is not None and self._result_pyramid is not None and self.view_mode != ViewMode.BEFORE:
             side = clip
             if self.view_mode == ViewMode.SPLIT:
@@ -254,7 +272,7 @@ class Canvas(QWidget):
                     p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2)
                     p.drawImage(self.view_rect(result.region), result.uncertainty)
                     p.restore()
-        if self.show_mask:
+        if self.show_mask and live is None:
             self._draw_mask(p, clip)
         if result is not None and self.view_mode == ViewMode.SPLIT:
             self._draw_split(p)

@@ -221,6 +221,9 @@ class MainWindow(QMainWindow):
         self.task_panel.paramsChanged.connect(self._update_state)
         self.runner.progress.connect(self._on_progress)
         self.runner.preview.connect(self.task_panel.show_preview)
+        self.runner.placed.connect(self.canvas.set_live_preview)
+        for ended in (self.runner.finished, self.runner.failed, self.runner.cancelled):
+            ended.connect(self.canvas.clear_live_preview)
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
         self.runner.cancelled.connect(self._on_cancelled)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QRect, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
-from dpm_desktop.core.progress import Cancelled, CancelToken, Progress, Reporter
+from dpm_desktop.core.progress import Cancelled, CancelToken, PlacedPreview, Progress, Reporter
 
 from ..convert import array_to_qimage
 from .errors import describe
@@ -34,13 +34,17 @@ class StepInfo:
     message: str = ""
 
 
-def preview_image(arr: Any) -> QImage | None:
+PLACED_SIDE = 1024  # a fill previewed in place on the canvas: enough for a screen, cheap to send
+
+
+def preview_image(arr: Any, side: int = PREVIEW_SIDE) -> QImage | None:
+    if isinstance(arr, PlacedPreview):
+        arr = arr.pixels
     if not isinstance(arr, np.ndarray) or arr.ndim != 3:
         return None
     img = array_to_qimage(arr)
-    if max(img.width(), img.height()) > PREVIEW_SIDE:
-        img = img.scaled(PREVIEW_SIDE, PREVIEW_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
-                         Qt.TransformationMode.SmoothTransformation)
+    if max(img.width(), img.height()) > side:
+        img = img.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
     return img
 
 
@@ -49,6 +53,7 @@ class Worker(QObject):
 
     progress = Signal(object)  # StepInfo
     preview = Signal(QImage)
+    placed = Signal(QImage, QRect)  # a preview of the region it will replace (inpainting)
     finished = Signal(object)  # fn's return value
     failed = Signal(str, str)  # message, details
     cancelled = Signal()
@@ -65,6 +70,9 @@ class Worker(QObject):
             img = preview_image(p.preview)
             if img is not None:
                 self.preview.emit(img)
+            if isinstance(p.preview, PlacedPreview) and (big := preview_image(p.preview, PLACED_SIDE)) is not None:
+                x0, y0, x1, y1 = p.preview.region
+                self.placed.emit(big, QRect(x0, y0, x1 - x0, y1 - y0))
         if now - self._last_emit >= PROGRESS_INTERVAL_S or p.step >= p.total:
             self._last_emit = now
             self.progress.emit(StepInfo(p.step, p.total, p.elapsed_s, p.eta_s, p.message))
@@ -92,6 +100,7 @@ class JobRunner(QObject):
     started = Signal()
     progress = Signal(object)
     preview = Signal(QImage)
+    placed = Signal(QImage, QRect)
     finished = Signal(object)
     failed = Signal(str, str)
     cancelled = Signal()
@@ -128,6 +137,7 @@ class JobRunner(QObject):
             outcome.connect(self._on_delivered)
         worker.progress.connect(self.progress)
         worker.preview.connect(self.preview)
+        worker.placed.connect(self.placed)
         worker.finished.connect(self.finished)
         worker.failed.connect(self.failed)
         worker.cancelled.connect(self.cancelled)
@@ -174,7 +184,7 @@ class JobRunner(QObject):
         if thread is None or worker is None:
             return True
         self.cancel()
-        for sig in (worker.progress, worker.preview, worker.finished, worker.failed, worker.cancelled):
+        for sig in (worker.progress, worker.preview, worker.placed, worker.finished, worker.failed, worker.cancelled):
             sig.disconnect()
         ended = thread.wait(timeout_ms)
         if ended:

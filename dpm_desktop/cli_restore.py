@@ -73,6 +73,8 @@ def add_restore_commands(sub: Any) -> None:
     i.add_argument("--mean", action="store_true",
                    help="write only the mean of the candidates (needs --candidates >= 2): the posterior-mean "
                         "estimate, measured 1-2 dB better than one fill on scratches and text; blurrier in large holes")
+    i.add_argument("--no-grain", dest="grain", action="store_false",
+                   help="leave the fill clean; by default it gets the noise the photo has around the hole")
     i.add_argument("--clamp", default="repaint", choices=modes.CLAMP_MODES,
                    help="known pixels at each step: noised to the step (repaint), clean (the paper's delta), or put "
                         "into the predicted x_0 before each step (x0, as DDNM)")
@@ -198,7 +200,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     out = outputs.paths[0]
     res = inpaint(args.input, args.mask, preset=args.preset, steps=args.steps, resample=args.resample, jump=args.jump,
                   candidates=args.candidates, clamp=args.clamp, seed=args.seed, model=args.model, device=args.device,
-                  tile=args.tile, mean=args.mean, reporter=_reporter("inpainting", args))
+                  tile=args.tile, mean=args.mean, grain=args.grain, reporter=_reporter("inpainting", args))
     kw = {"alpha": res.alpha, "bit_depth": res.bit_depth, "quality": args.quality, "info": _info(res, args)}
     images = [(out, res.pixels, kw)]
     if not args.mean:

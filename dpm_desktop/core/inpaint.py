@@ -15,6 +15,7 @@ import torch
 from .checkpoint import Checkpoint
 from .device import pick_device
 from .diffusion import Chain
+from .grain import add_grain
 from .imaging import LoadedImage
 from .masks import MaskError, biharmonic_fill, coarse_levels_for, dilate, feather, hole_radius, mask_coverage
 from .metadata import software_note
@@ -267,7 +268,7 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
             final_noise: float | None = None, mean: bool = False, eta: float | None = None,
             start_noise: float | None = None, refine_steps: int | None = None,
             refine_resample: int | None = None, tile: int | None = None, overlap: int = 32,
-            reporter: Reporter = NULL_REPORTER, preview_every: int = 0) -> RestoreResult:
+            grain: bool = True, reporter: Reporter = NULL_REPORTER, preview_every: int = 0) -> RestoreResult:
     """Fill the masked pixels; ``candidates`` independent fills are returned (the first is the result).
 
     ``preset`` "fast" (the default) or "best" (see :data:`PRESETS`); every other setting given
@@ -280,7 +281,9 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
     each finer level refines the upsampled fill from noise level ``refine_noise``.
     ``final_noise`` > 0 (model units) ends the chain at the step with that noise level and returns
     the network's posterior mean there: less texture, lower error. ``eta``: None for ancestral
-    steps, a number for DDIM steps of that stochasticity. ``preview_every``: as in
+    steps, a number for DDIM steps of that stochasticity. ``grain``: give the fill the noise the
+    photo has around the hole (see :mod:`grain`; the photo models fill with clean content, a smooth
+    patch in a grainy photo otherwise); not with ``mean``. ``preview_every``: as in
     :func:`denoise`; with a first guess (``start_noise`` > 0, as on thin masks with fast), the first
     preview is that guess, at once, before any network call."""
     if clamp not in CLAMP_MODES:
@@ -356,9 +359,12 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
                 done += lv.calls
             fills[k].append(to_array(x, ckpt))
             job += 1
-    results = []
-    for parts in fills:
+    results, grains = [], []
+    for k, parts in enumerate(fills):
         filled_crop = back(np.concatenate(parts, axis=2) if len(parts) > 1 else parts[0])
+        if grain and not mean:  # the mean of candidates estimates the clean posterior mean: no grain there
+            filled_crop, g = add_grain(filled_crop, img.pixels[y0:y1, x0:x1], mcrop, seed + k)
+            grains.append(g)
         out = img.pixels.copy()
         region = out[y0:y1, x0:x1]
         blended = feather(region, filled_crop, cov[y0:y1, x0:x1])
@@ -369,7 +375,10 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
               "refine_noise": st.refine_noise, "final_noise": st.final_noise, "start_noise": st.start_noise,
               "refine_steps": st.refine_steps, "refine_resample": st.refine_resample, "eta": eta, "mean": mean,
               "coarse_levels": n_levels, "region": [int(x0), int(y0), int(x1), int(y1)],
-              "network_calls_per_candidate": calls * len(planes)}
+              "network_calls_per_candidate": calls * len(planes), "grain": grain,
+              "grain_sigma": round(grains[0], 2) if grains else 0.0}
+    if grains and grains[0] >= 1.0:
+        notes.append(f"the photo's grain (sigma {grains[0]:.1f}) added to the fill")
     info = {**img.info, "software": software_note(f"inpaint, {preset}")}
     res = RestoreResult(results[0], img.alpha, None, results, params, notes, img.bit_depth, info)
     if mean:

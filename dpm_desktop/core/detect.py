@@ -1,6 +1,7 @@
 """Find the damage: pixels the photo model finds improbable, proposed as an inpainting mask (issue 17).
 
-Work in progress: measured below its targets (make bench, "detect"), not yet offered in the app.
+Work in progress: measured below its targets (make bench, "detect"); offered in the app as Mask > Find
+Defects (gui/model/defects.py), labelled work in progress.
 
 The photo is read as a noisy observation at noise level ``sigma``: one network call (tiled like
 denoising) gives the posterior mean E[x_0 | x_t] at every pixel. What the model cannot explain is

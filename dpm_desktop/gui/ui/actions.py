@@ -37,6 +37,9 @@ SPECS: dict[str, tuple[str, list, str | None, bool, str]] = {
     "mask_shrink": ("Shrink", [], None, False, "Shrink the mask's edge inwards"),
     "mask_load": ("Load…", [], None, False, "Load a mask from an image file of the same size (white = fill)"),
     "mask_export": ("Export…", [], None, False, "Save the mask as a black-and-white PNG"),
+    "find_defects": ("Find &Defects", ["Ctrl+Shift+D"], None, False,
+                     "Propose a mask of scratches, dust and spots: the pixels the photo model finds improbable "
+                     "(Ctrl+Shift+D). Review it with the brush and eraser, then inpaint. Work in progress"),
     "show_mask": ("Show &Mask", ["Q"], "mask", True, "Show the mask overlay (Q)"),
     "zoom_in": ("Zoom &In", [StdKey.ZoomIn, "Ctrl+="], None, False, "Zoom in"),
     "zoom_out": ("Zoom &Out", [StdKey.ZoomOut], None, False, "Zoom out"),

@@ -24,6 +24,7 @@ from dpm_desktop.core.inpaint import estimate_cost
 
 from ..model import run_store
 from ..model.catalogue import ModelCatalogue, resolved_device_label
+from ..model.defects import DefectFinder
 from ..model.document import Document
 from ..model.result import PendingResult
 from ..model.settings import AppSettings
@@ -59,6 +60,7 @@ class MainWindow(QMainWindow):
         self.batch_runner = JobRunner(self)
         self.loader = JobRunner(self)  # opening images
         self.estimator = JobRunner(self)  # their noise level
+        self.defects = DefectFinder(self.doc, self)  # Mask > Find Defects
         self._pending_mask: Path | None = None  # a mask to load once the image is open (command line)
         self.sigma_estimate: float | None = None
         self.last_error: str | None = None  # the last message shown to the user (tests read it)
@@ -132,7 +134,7 @@ class MainWindow(QMainWindow):
         mask = mb.addMenu("&Mask")
         for k in ("tool_brush", "tool_eraser", "tool_rect", "tool_lasso", "tool_pan", None, "brush_smaller",
                   "brush_bigger", "brush_softer", "brush_harder", None, "mask_clear", "mask_invert", "mask_grow",
-                  "mask_shrink", None, "mask_load", "mask_export", None, "show_mask"):
+                  "mask_shrink", None, "find_defects", None, "mask_load", "mask_export", None, "show_mask"):
             mask.addSeparator() if k is None else mask.addAction(a[k])
         view = mb.addMenu("&View")
         for k in ("zoom_in", "zoom_out", "zoom_fit", "zoom_100", None, "view_split", "view_toggle", "uncertainty"):
@@ -194,6 +196,14 @@ class MainWindow(QMainWindow):
         a["brush_softer"].triggered.connect(lambda: self._set_hardness(self.canvas.hardness - 0.1))
         a["brush_harder"].triggered.connect(lambda: self._set_hardness(self.canvas.hardness + 0.1))
         a["mask_clear"].triggered.connect(lambda: self._mask_op(self.doc.clear_mask))
+        a["find_defects"].triggered.connect(self.find_defects)
+        self.mask_panel.sensitivity.valueChanged.connect(self._on_sensitivity)
+        self.defects.runningChanged.connect(self._on_defects_running)
+        self.defects.progress.connect(
+            lambda info: self.statusBar().showMessage(f"Finding defects… {100 * info.step // max(1, info.total)} %"))
+        self.defects.found.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        self.defects.cancelled.connect(lambda: self.statusBar().showMessage("Find Defects cancelled", 5000))
+        self.defects.failed.connect(lambda m, d: self.show_error("Cannot find defects", m, d))
         a["mask_invert"].triggered.connect(lambda: self._mask_op(self.doc.invert_mask))
         a["mask_grow"].triggered.connect(lambda: self._mask_op(self.doc.grow_mask, self.mask_panel.radius.value()))
         a["mask_shrink"].triggered.connect(
@@ -286,6 +296,7 @@ class MainWindow(QMainWindow):
                   "mask_grow", "mask_shrink", "zoom_in", "zoom_out", "zoom_fit", "zoom_100"):
             a[k].setEnabled(has)
         a["run"].setEnabled(has and not running and self.task_panel.has_model())
+        a["find_defects"].setEnabled(self.defects.is_running or (has and self.task_panel.has_model()))
         a["cancel"].setEnabled(self.runner.is_running)
         a["batch"].setEnabled(not running and self.task_panel.has_model())
         has_result = self.doc.result is not None
@@ -515,6 +526,30 @@ class MainWindow(QMainWindow):
             return False
         self.canvas.set_mask_visible(True)
         return True
+
+    def find_defects(self) -> bool:
+        """Mask > Find Defects, or cancel it while it runs (the same action)."""
+        if self.defects.is_running:
+            self.defects.cancel()
+            return False
+        if not self.doc.has_image or not self.task_panel.has_model():
+            return False
+        p = self.task_panel.params()
+        started = self.defects.start(p.model, p.device, float(self.mask_panel.sensitivity.value()))
+        if started:
+            self.statusBar().showMessage("Finding defects…")
+        return started
+
+    def _on_sensitivity(self, value: int) -> None:
+        if self.defects.set_sensitivity(float(value)) is not None:
+            self.canvas.set_mask_visible(True)
+
+    def _on_defects_running(self, running: bool) -> None:
+        a = self.actions_["find_defects"]
+        a.setText("Stop Finding &Defects" if running else "Find &Defects")
+        if not running and self.defects.has_map:
+            self.canvas.set_mask_visible(True)
+        self._update_state()
 
     def _mask_op(self, op, *args) -> None:
         if self.doc.has_image:
@@ -788,7 +823,7 @@ class MainWindow(QMainWindow):
             wizard.shutdown()  # the run stays resumable
             wizard.close()
         self.statusBar().showMessage("Stopping…")
-        for runner in (self.runner, self.batch_runner, self.loader, self.estimator):
+        for runner in (self.runner, self.batch_runner, self.loader, self.estimator, self.defects.runner):
             runner.shutdown()
         self.save_settings()
         # Qt deletes the document (a child) while destroying the window: its signals must not

@@ -59,6 +59,13 @@ class MaskPanel(QWidget):
         ops.addWidget(self._button(actions["mask_grow"]), 1, 0)
         ops.addWidget(self._button(actions["mask_shrink"]), 1, 1)
         ops.addWidget(self.radius, 1, 2)
+        self.find = self._button(actions["find_defects"])
+        ops.addWidget(self.find, 2, 0, 1, 2)
+        # Lower finds more; re-thresholds the last map at once (no network), once Find Defects has run.
+        self.sensitivity = SliderBox(1, 20, 6)
+        self.sensitivity.setToolTip("Robust deviations above the typical pixel that count as a defect: lower "
+                                    "finds more, and more false alarms. Changes the proposal at once.")
+        ops.addWidget(self.sensitivity, 2, 2, 1, 2)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 6, 8, 8)
         lay.addLayout(form)

@@ -1,0 +1,57 @@
+"""Mask > Find Defects in the app (issue 17): a damaged photo, the tiny model; the proposal lands in
+the mask as one undoable step, the sensitivity slider re-thresholds without a run, Cancel stops it."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from support import photo_like
+
+from .helpers import open_and_wait
+
+
+def _damaged(path, h: int = 96, w: int = 128):
+    px = photo_like(h, w, seed=5)
+    px[30, 10:110] = 1.0  # a bright hairline scratch
+    px[60:62, 20:100] = 0.0  # a dark one
+    for y, x in ((15, 20), (70, 90), (80, 40)):
+        px[y:y + 2, x:x + 2] = 1.0  # dust
+    Image.fromarray((px * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def _find(qtbot, w) -> None:
+    with qtbot.waitSignal(w.defects.runningChanged, timeout=60_000, check_params_cb=lambda r: r is False):
+        w.actions_["find_defects"].trigger()
+
+
+def test_find_defects_fills_the_mask_undoably_and_rethresholds(window, qtbot, tmp_path):
+    w = window
+    open_and_wait(qtbot, w, _damaged(tmp_path / "scan.png"))
+    assert not w.doc.coverage().any()
+    _find(qtbot, w)
+    first = w.doc.coverage().copy()
+    assert first.any() and w.doc.undo_stack.undoText().startswith("Find defects")
+    assert "possible defects" in w.statusBar().currentMessage()
+
+    w.mask_panel.sensitivity.setValue(2)  # lower finds more, at once: no second run
+    assert not w.defects.is_running
+    more = w.doc.coverage()
+    assert (more > 0).sum() > (first > 0).sum() and np.all(more[first > 0] > 0)
+
+    w.actions_["undo"].trigger()
+    assert np.array_equal(w.doc.coverage(), first)
+    w.actions_["undo"].trigger()
+    assert not w.doc.coverage().any()
+
+
+def test_find_defects_cancels_and_leaves_the_mask(window, qtbot, tmp_path):
+    w = window
+    open_and_wait(qtbot, w, _damaged(tmp_path / "big.png", 512, 640))
+    with qtbot.waitSignal(w.defects.cancelled, timeout=60_000):
+        w.actions_["find_defects"].trigger()
+        assert w.actions_["find_defects"].text().startswith("Stop")
+        w.actions_["find_defects"].trigger()  # the same action cancels
+    qtbot.waitUntil(lambda: not w.defects.is_running, timeout=10_000)
+    assert not w.doc.coverage().any() and w.doc.undo_stack.count() == 0
+    assert w.actions_["find_defects"].text().startswith("Find")

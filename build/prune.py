@@ -73,7 +73,10 @@ def keep(dest: str) -> bool:
 def _dependency_only(dest: str) -> bool:
     """Libraries PyInstaller adds because another binary links them: the bundle's top level
     (system libraries) and Qt's own libraries."""
-    top_level = "/" not in dest and ".so" in dest and not dest.startswith("libpython")
+    # Python extension modules (pillow-heif's _pillow_heif.cpython-311-....so sits at the top level) are
+    # loaded by import, never linked: they are not dependency-only, whatever links them.
+    extension = ".cpython-" in dest or dest.endswith(".abi3.so")
+    top_level = "/" not in dest and ".so" in dest and not dest.startswith("libpython") and not extension
     return top_level or dest.startswith("PySide6/Qt/lib/")
 
 

@@ -327,3 +327,22 @@ def test_fill_gets_the_photos_grain_and_none_on_a_clean_photo() -> None:
     plain = inpaint(noisy, mask, model=model, grain=False)
     assert haar_sigma(plain.pixels[:, :, 1], mask) * 255 < 8 and plain.params["grain_sigma"] == 0.0
     assert inpaint(clean, mask, model=model).params["grain_sigma"] < 3
+
+
+def test_bound_trained_models_never_denoise_at_the_untrained_step_one(tiny_rgb_model) -> None:
+    """The bound's t = 1 term holds only constants, so a bound-trained paper model never fitted t = 1;
+    a low sigma that maps there starts at t = 2 instead (issue 14 item 13). Hybrid models keep t = 1."""
+    from pathlib import Path
+
+    from dpm_desktop.core.checkpoint import load_checkpoint
+
+    paper = load_checkpoint(Path(__file__).parents[1] / "models" / "deadleaves-paper")
+    hybrid = load_checkpoint(tiny_rgb_model)
+    assert (paper.first_trained_step, hybrid.first_trained_step) == (2, 1)
+    scale = abs(paper.meta["data"]["scale"])
+    assert paper.diffusion.terms().step_for_noise(1 / 255 * scale) == 1  # what it mapped to before
+    gray = photo_like(32, 32, channels=1)
+    assert denoise(gray, sigma=1, model=paper, mode="mean").params["start_step"] == 2
+    low = next(s for s in (0.05, 0.1, 0.2, 0.5) if hybrid.diffusion.terms().step_for_noise(
+        s / 255 * abs(hybrid.meta["data"]["scale"])) == 1)
+    assert denoise(photo_like(32, 32), sigma=low, model=hybrid, mode="mean").params["start_step"] == 1

@@ -73,6 +73,13 @@ class Checkpoint:
         return int(self.meta["data"]["channels"])
 
     @property
+    def first_trained_step(self) -> int:
+        """The smallest t whose reverse step the training objective fitted: the bound's t = 1 term holds
+        only constants, so a bound-trained network never saw t = 1 (the hybrid's MSE covers it)."""
+        objective = (self.meta.get("training") or {}).get("settings", {}).get("objective")
+        return 2 if objective == "bound" else 1
+
+    @property
     def data_range(self) -> tuple[float, float]:
         """The model-space values of pixel values 0 and 1."""
         d = self.meta["data"]

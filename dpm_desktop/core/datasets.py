@@ -139,8 +139,15 @@ class DeadLeaves:
         self.pool = np.stack([dead_leaves(size, rng) for _ in range(pool)])
         self.rng = np.random.default_rng(seed + 1)
 
-    def sample(self, n: int) -> torch.Tensor:
-        idx = self.rng.integers(0, len(self.pool), n)
+    def sample(self, n: int, *, replace: bool = True) -> torch.Tensor:
+        """n patches of the pool: drawn with replacement for training; without (``replace=False``,
+        n at most the pool) for evaluation, where a repeated patch would understate the error."""
+        if replace:
+            idx = self.rng.integers(0, len(self.pool), n)
+        elif n > len(self.pool):
+            raise ValueError(f"{n} distinct patches asked of a pool of {len(self.pool)}")
+        else:
+            idx = self.rng.permutation(len(self.pool))[:n]
         x = self.pool[idx]
         k = self.rng.integers(0, 4)
         x = np.rot90(x, k, axes=(1, 2))

@@ -134,7 +134,8 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
     px, back = fit_channels(img.pixels, ckpt, notes)
     sig_m = sigma_v / 255 * abs(ckpt.meta["data"]["scale"])
     diffusion = ckpt.diffusion
-    t_star = diffusion.terms().step_for_noise(sig_m)
+    # A low sigma (under ~4.8/255 for the paper's schedule) maps to t = 1, untrained in bound-trained models.
+    t_star = max(diffusion.terms().step_for_noise(sig_m), ckpt.first_trained_step)
     steps = steps or {"mean": 1, "sample": 20, "paper": 20}[mode]
     if mode != "mean":
         ran = len(spaced_timesteps(diffusion.T, steps, t_max=t_star))

@@ -79,7 +79,7 @@ def anomaly_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Pa
     diffusion = ckpt.diffusion
     scale = abs(ckpt.meta["data"]["scale"])
     terms = diffusion.terms()
-    t_star = terms.step_for_noise(sigma / 255 * scale)
+    t_star = max(terms.step_for_noise(sigma / 255 * scale), ckpt.first_trained_step)
     ab = float(terms.alphas_bar[t_star - 1])
     # Below this variance the learned one is indistinguishable from post_var: one 8-bit level, squared.
 

@@ -47,7 +47,7 @@ def eval_data(ckpt: Checkpoint, data: str, n: int, seed: int) -> tuple[torch.Ten
         if ckpt.channels != 1:
             raise ValueError("dead leaves are grayscale; this model has 3 channels")
         size = int(d.get("patch_size") or 64)
-        x = DeadLeaves(size, seed=seed + 10_000, pool=n).sample(n)
+        x = DeadLeaves(size, seed=seed + 10_000, pool=n).sample(n, replace=False)  # n distinct patches
         return x, 1.0, "bits/px", 1
     folder = Path(data)
     size = int(d.get("patch_size") or 64)

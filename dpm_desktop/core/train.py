@@ -605,6 +605,8 @@ class Trainer:
     def _val_batch(self) -> torch.Tensor:
         if hasattr(self.val_set, "fixed_patches"):
             return self.val_set.fixed_patches(self.cfg.val_count, seed=77)
+        if isinstance(self.val_set, DeadLeaves):  # distinct patches: repeats would understate the error
+            return self.val_set.sample(self.cfg.val_count, replace=False)
         return self.val_set.sample(self.cfg.val_count if self.cfg.data != "swissroll" else 4096)
 
     def prepare(self) -> None:

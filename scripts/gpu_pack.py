@@ -1,0 +1,42 @@
+"""The campaign's training photos made small enough to travel to a GPU machine (issue 12 §3): the
+device tool sends the working tree (about 49 MB tracked) plus carried paths within 64 MiB, so
+data/photos (25 MB) goes as data/gpu-photos: each photo at most 1024 px on its longer side, JPEG
+quality 92 (about 10 MB in all). The benchmark photos are not among them (dpm dataset keeps them out).
+
+    python scripts/gpu_pack.py [--src data/photos] [--out data/gpu-photos] [--side 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from PIL import Image
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--src", type=Path, default=Path("data/photos"))
+    p.add_argument("--out", type=Path, default=Path("data/gpu-photos"))
+    p.add_argument("--side", type=int, default=1024)
+    args = p.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for src in sorted(args.src.iterdir()):
+        if src.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+            if src.is_file():  # MANIFEST.json, COPYRIGHT.*: the sources travel with the photos
+                shutil.copy2(src, args.out / src.name)
+            continue
+        with Image.open(src) as im:
+            im = im.convert("RGB")
+            im.thumbnail((args.side, args.side), Image.LANCZOS)
+            dest = args.out / (src.stem + ".jpg")
+            im.save(dest, quality=92)
+        total += dest.stat().st_size
+    print(f"{args.out}: {total / 2**20:.1f} MiB of photos")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

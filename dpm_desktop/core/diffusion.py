@@ -180,9 +180,7 @@ class GaussianDiffusion(nn.Module):
         c = xt.shape[1]
         beta = _at(terms.betas, t, xt)
         log_beta = beta.log()
-        # post_var is 0 at t = 1; use the t = 2 value there, as improved-diffusion does.
-        post_var = torch.cat([terms.post_var[1:2], terms.post_var[1:]])
-        log_post = _at(post_var, t, xt).log()
+        log_post = _at(terms.post_logvar_clipped, t, xt)
         c0, ct = _at(terms.post_c0, t, xt), _at(terms.post_ct, t, xt)
         tril = None
         if self.cfg.parameterisation == "paper":
@@ -352,10 +350,8 @@ class Chain:
             return self._ddim(x, i, pred_x0, full, eta)
         k = torch.full((b,), i + 1, device=x.device, dtype=torch.long)
         terms = self.terms
-        mean = _at(terms.post_c0, k, x) * pred_x0 + _at(terms.post_ct, k, x) * x
-        post_var = torch.cat([terms.post_var[1:2], terms.post_var[1:]]) if len(terms.post_var) > 1 else terms.betas
-        log_post = _at(post_var, k, x).log()
-        logvar = full.frac * _at(terms.betas, k, x).log() + (1 - full.frac) * log_post
+        mean, _ = self.diffusion.q_posterior(pred_x0, x, k, terms)
+        logvar = full.frac * _at(terms.betas, k, x).log() + (1 - full.frac) * _at(terms.post_logvar_clipped, k, x)
         return ReverseStep(mean, logvar, pred_x0, full.frac, full.tril)
 
     def alpha_bar(self, i: int) -> float:

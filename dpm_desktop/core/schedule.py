@@ -68,6 +68,9 @@ class ScheduleTerms:
     post_var: torch.Tensor  # variance of q(x_{t-1} | x_t, x_0); 0 at t = 1
     post_c0: torch.Tensor  # coefficient of x_0 in the posterior mean
     post_ct: torch.Tensor  # coefficient of x_t in the posterior mean
+    # log post_var with its t = 1 value (0) replaced by t = 2's, as improved-diffusion clips it: the
+    # lower end of the learned reverse variance's interpolation (betas' log for a 1-step chain).
+    post_logvar_clipped: torch.Tensor
 
     @property
     def T(self) -> int:
@@ -81,7 +84,8 @@ class ScheduleTerms:
         post_var = betas * (1 - prev) / (1 - alphas_bar)
         post_c0 = betas * prev.sqrt() / (1 - alphas_bar)
         post_ct = (1 - betas).sqrt() * (1 - prev) / (1 - alphas_bar)
-        return ScheduleTerms(betas, alphas_bar, prev, post_var, post_c0, post_ct)
+        clipped = torch.cat([post_var[1:2], post_var[1:]]) if len(post_var) > 1 else betas
+        return ScheduleTerms(betas, alphas_bar, prev, post_var, post_c0, post_ct, clipped.log())
 
     def noise_std(self) -> torch.Tensor:
         """Std of the noise in x_t / sqrt(abar_t) relative to x_0: sqrt((1 - abar_t) / abar_t)."""

@@ -51,7 +51,8 @@ def is_raw(path: Path) -> bool:
 
 
 def srgb_encode(linear: np.ndarray) -> np.ndarray:
-    """The sRGB transfer curve (IEC 61966-2-1) of linear values in [0, 1], float32, in place."""
+    """The sRGB transfer curve (IEC 61966-2-1) of linear values, float32 (the input is clipped to [0, 1]
+    in place)."""
     x = np.clip(linear, 0.0, 1.0, out=linear)
     low = x <= 0.0031308
     out = np.power(x, np.float32(1 / 2.4), dtype=np.float32)

@@ -283,9 +283,9 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
     the network's posterior mean there: less texture, lower error. ``eta``: None for ancestral
     steps, a number for DDIM steps of that stochasticity. ``grain``: give the fill the noise the
     photo has around the hole (see :mod:`grain`; the photo models fill with clean content, a smooth
-    patch in a grainy photo otherwise); not with ``mean``. ``preview_every``: as in
-    :func:`denoise`; with a first guess (``start_noise`` > 0, as on thin masks with fast), the first
-    preview is that guess, at once, before any network call."""
+    patch in a grainy photo otherwise); not with ``mean``. ``preview_every``: as in :func:`denoise`;
+    the previews are :class:`PlacedPreview`s of the region, and the first is the biharmonic guess, at
+    once, before any network call."""
     if clamp not in CLAMP_MODES:
         raise RestoreError(f"unknown clamping {clamp!r}; choose one of {', '.join(CLAMP_MODES)}")
     if candidates < 1:

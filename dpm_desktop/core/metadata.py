@@ -21,7 +21,6 @@ EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 # (resolution as dpi, ICC, XMP, the thumbnail's offsets): never copied from the input's EXIF.
 _LAYOUT_TAGS = frozenset({254, 255, 256, 257, 258, 259, 262, 273, 277, 278, 279, 282, 283, 284, 296, 317, 320,
                           322, 323, 324, 325, 338, 339, 513, 514, 530, 531, 532, TIFF_XMP, 34675})
-KEYS = ("exif", "xmp")  # LoadedImage.info keys this module reads and writes
 
 
 def read(img: Image.Image) -> dict[str, Any]:

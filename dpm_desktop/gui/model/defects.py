@@ -1,7 +1,7 @@
 """Mask ▸ Find defects (issue 17): the engine's damage detector run in the background on the open
 photo, its proposal put into the mask as one undoable step. The anomaly map is kept, so a new
-sensitivity re-thresholds it at once, without the network. The user reviews the mask with the brush
-and the eraser, then inpaints."""
+sensitivity re-thresholds it without the network; that also runs in the background (a 24 MP map
+takes seconds), and a slider dragged through many values ends in one undo step, its last value."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from dpm_desktop.core.detect import DEFAULT_SENSITIVITY, anomaly_map, count_regi
 
 from ..workers.runner import JobRunner
 from .document import Document
+
+UNDO_TEXT = "Find defects"
 
 
 class DefectFinder(QObject):
@@ -30,11 +32,14 @@ class DefectFinder(QObject):
         self.anomaly: np.ndarray | None = None  # of the photo whose generation is self.generation
         self.generation: int | None = None
         self.sensitivity = DEFAULT_SENSITIVITY
+        self._pending: float | None = None  # a sensitivity asked for while a job ran
+        self._own_index: int | None = None  # the undo index right after this finder's last mask step
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self.failed)
         self.runner.cancelled.connect(self.cancelled)
         self.runner.progress.connect(self.progress)
         self.runner.runningChanged.connect(self.runningChanged)
+        self.runner.runningChanged.connect(self._take_up_pending)
 
     @property
     def is_running(self) -> bool:
@@ -50,31 +55,51 @@ class DefectFinder(QObject):
         if not self.doc.has_image or not self.runner.settle():
             return False
         pixels, generation = self.doc.pixels, self.doc.generation
-        self.sensitivity = sensitivity
+        self.sensitivity, self._own_index = sensitivity, None
 
-        def job(reporter: Any) -> tuple[np.ndarray, dict[str, Any]]:
-            return anomaly_map(pixels, model=model, device=device, reporter=reporter)
+        def job(reporter: Any) -> tuple[np.ndarray, np.ndarray]:
+            anomaly, _ = anomaly_map(pixels, model=model, device=device, reporter=reporter)
+            return anomaly, mask_from_anomaly(anomaly, sensitivity).mask
 
-        return self.runner.start(job, context=generation)
+        return self.runner.start(job, context=(generation, sensitivity))
 
     def cancel(self) -> None:
+        self._pending = None
         self.runner.cancel()
 
-    def set_sensitivity(self, sensitivity: float) -> str | None:
-        """Re-threshold the kept map (one undoable mask step); None when there is no map of this photo."""
+    def set_sensitivity(self, sensitivity: float) -> bool:
+        """Re-threshold the kept map in the background; False when there is no map of this photo."""
         self.sensitivity = sensitivity
         if not self.has_map:
-            return None
-        assert self.anomaly is not None
-        mask = mask_from_anomaly(self.anomaly, sensitivity).mask
-        self.doc.set_coverage(np.where(mask, 255, 0).astype(np.uint8), f"Find defects (sensitivity {sensitivity:g})")
-        summary = (f"{count_regions(mask)} possible defects, {100 * float(mask.mean()):.2f} % of the photo, at "
-                   f"sensitivity {sensitivity:g}: review the mask, then inpaint")
-        self.found.emit(summary)
-        return summary
+            return False
+        if not self.runner.settle():
+            self._pending = sensitivity  # taken up when the running job ends
+            return True
+        anomaly = self.anomaly
+        assert anomaly is not None
+        return self.runner.start(lambda _reporter: (anomaly, mask_from_anomaly(anomaly, sensitivity).mask),
+                                 context=(self.generation, sensitivity))
 
-    def _on_finished(self, out: tuple[np.ndarray, dict[str, Any]]) -> None:
-        if self.runner.context != self.doc.generation:
+    def _on_finished(self, out: tuple[np.ndarray, np.ndarray]) -> None:
+        generation, sensitivity = self.runner.context
+        if generation != self.doc.generation:
             return  # examined a photo that is no longer open
-        self.anomaly, self.generation = out[0], self.doc.generation
-        self.set_sensitivity(self.sensitivity)
+        self.anomaly, self.generation = out[0], generation
+        self._apply(out[1], sensitivity)
+        if self._pending == sensitivity:
+            self._pending = None
+
+    def _take_up_pending(self, running: bool) -> None:
+        """Once a job has ended (its thread too), the sensitivity asked for meanwhile."""
+        if not running and self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.set_sensitivity(pending)
+
+    def _apply(self, mask: np.ndarray, sensitivity: float) -> None:
+        stack = self.doc.undo_stack
+        if self._own_index is not None and stack.index() == self._own_index and stack.canUndo():
+            stack.undo()  # a new threshold replaces the last one: one undo step for the slider
+        self.doc.set_coverage(np.where(mask, 255, 0).astype(np.uint8), f"{UNDO_TEXT} (sensitivity {sensitivity:g})")
+        self._own_index = stack.index()
+        self.found.emit(f"{count_regions(mask)} possible defects, {100 * float(mask.mean()):.2f} % of the photo, at "
+                        f"sensitivity {sensitivity:g}: review the mask, then inpaint")

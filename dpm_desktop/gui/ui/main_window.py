@@ -541,12 +541,12 @@ class MainWindow(QMainWindow):
         return started
 
     def _on_sensitivity(self, value: int) -> None:
-        if self.defects.set_sensitivity(float(value)) is not None:
+        if self.defects.set_sensitivity(float(value)):
             self.canvas.set_mask_visible(True)
 
     def _on_defects_running(self, running: bool) -> None:
         a = self.actions_["find_defects"]
-        a.setText("Stop Finding &Defects" if running else "Find &Defects")
+        a.setText("Stop Finding &Defects" if running else "Find &Defects")  # the same action cancels
         if not running and self.defects.has_map:
             self.canvas.set_mask_visible(True)
         self._update_state()

@@ -58,7 +58,14 @@ def add_restore_commands(sub: Any) -> None:
     i = sub.add_parser("inpaint", help="fill masked regions of a photo",
                        description="Fill the white pixels of the mask. Every other pixel is kept exactly.")
     _common(i)
-    i.add_argument("--mask", required=True, help="mask image of the same size, white = fill")
+    which = i.add_mutually_exclusive_group(required=True)
+    which.add_argument("--mask", help="mask image of the same size, white = fill")
+    which.add_argument("--auto-mask", action="store_true",
+                       help="find the damage first (scratches, dust, spots: as `dpm detect`, work in progress), "
+                            "then fill it; the sidecar records both")
+    i.add_argument("--sensitivity", type=float_in(0, 1000, "--sensitivity", open_low=True), default=6.0,
+                   help="with --auto-mask: robust deviations above the median anomaly that count as damage "
+                        "(lower finds more)")
     i.add_argument("--preset", choices=modes.INPAINT_PRESETS, default="fast",
                    help="fast (default): the full chain only at the coarsest scale of a large hole and a few "
                         "steps at the finer ones; thin masks: a biharmonic fill refined in one call (seconds "
@@ -198,20 +205,44 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
         raise CliError("--mean needs --candidates 2 or more")
     outputs = _plan_outputs(args)
     out = outputs.paths[0]
-    res = inpaint(args.input, args.mask, preset=args.preset, steps=args.steps, resample=args.resample, jump=args.jump,
+    mask, found = _mask_for(args)
+    res = inpaint(found[0], mask, preset=args.preset, steps=args.steps, resample=args.resample, jump=args.jump,
                   candidates=args.candidates, clamp=args.clamp, seed=args.seed, model=args.model, device=args.device,
                   tile=args.tile, mean=args.mean, grain=args.grain, reporter=_reporter("inpainting", args))
     kw = {"alpha": res.alpha, "bit_depth": res.bit_depth, "quality": args.quality, "info": _info(res, args)}
     images = [(out, res.pixels, kw)]
     if not args.mean:
         images += [(_candidate_path(out, k), cand, kw) for k, cand in enumerate(res.candidates[1:], start=2)]
-    sidecar = _sidecar(args, res, out, {"mask": str(Path(args.mask).resolve()), "tile": args.tile})
+    given = {"mask": str(Path(args.mask).resolve()) if args.mask else "auto", "tile": args.tile}
+    if found[1] is not None:
+        given["detect"] = found[1]
+    sidecar = _sidecar(args, res, out, given)
     _write_all(outputs, images, sidecar, list(res.notes))
     if args.mean:
         print(f"wrote {out} (the mean of {args.candidates} candidates)")
     else:
         print(f"wrote {out}" + (f" and {len(images) - 1} more candidates" if len(images) > 1 else ""))
     return 0
+
+
+def _mask_for(args: argparse.Namespace) -> tuple[Any, tuple[Any, dict[str, Any] | None]]:
+    """(the mask, (the photo, the detector's parameters or None)): the --mask file, or with
+    --auto-mask the damage `dpm detect` would find, on the photo loaded once for both steps."""
+    from .core.imaging import load_image
+
+    if not args.auto_mask:
+        return args.mask, (args.input, None)
+    from .cli_common import CliError
+    from .core.detect import detect
+
+    img = load_image(Path(args.input))
+    found = detect(img, model=args.model, sensitivity=args.sensitivity, device=args.device,
+                   reporter=_reporter("examining", args))
+    if not found.mask.any():
+        raise CliError(f"no damage found at sensitivity {args.sensitivity:g}: nothing to fill "
+                       "(a lower --sensitivity finds more)")
+    print(f"found {found.regions} regions, {100 * float(found.mask.mean()):.2f}% of the pixels", file=sys.stderr)
+    return found.mask, (img, found.params)
 
 
 def cmd_detect(args: argparse.Namespace) -> int:

@@ -62,3 +62,35 @@ def test_dpm_detect_writes_a_mask_that_inpaint_takes(tmp_path: Path, tiny_rgb_mo
     proc = subprocess.run([*run, "inpaint", str(src), "--mask", str(mask), "-o", str(tmp_path / "fixed.png"),
                            "--model", str(tiny_rgb_model)], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_inpaint_auto_mask_detects_then_fills_in_one_command(tmp_path: Path, tiny_rgb_model: Path) -> None:
+    """`dpm inpaint --auto-mask`: the damage `dpm detect` finds is what gets filled, nothing else
+    changes, and the sidecar records the detector's parameters beside the fill's."""
+    from dpm_desktop.core.imaging import load_image, save_image
+
+    px = photo_like(64, 80, seed=9)
+    px[20, 5:75] = 1.0  # a bright scratch
+    px[40:42, 30:32] = 0.0  # a dark speck
+    src = tmp_path / "scan.png"
+    save_image(src, px)
+
+    def dpm(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dpm_desktop.cli", *args, "--model", str(tiny_rgb_model)],
+                              capture_output=True, text=True)
+
+    proc = dpm("inpaint", str(src), "--auto-mask", "-o", str(tmp_path / "out.png"), "--sidecar", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "found" in proc.stderr and "regions" in proc.stderr
+    assert dpm("detect", str(src), "-o", str(tmp_path / "mask.png")).returncode == 0
+    mask = load_image(tmp_path / "mask.png").pixels[:, :, 0] > 0.5
+    before, after = load_image(src).pixels, load_image(tmp_path / "out.png").pixels
+    changed = np.any(before != after, axis=2)
+    assert mask.any() and changed.any() and not changed[~mask].any()
+    record = json.loads((tmp_path / "out.png.json").read_text())
+    assert record["mask"] == "auto" and record["detect"]["sensitivity"] == 6.0 and record["task"] == "inpaint"
+
+    clean = tmp_path / "clean.png"
+    save_image(clean, np.full((48, 48, 3), 0.5, np.float32))
+    nothing = dpm("inpaint", str(clean), "--auto-mask", "-o", str(tmp_path / "none.png"), "--sensitivity", "1000")
+    assert nothing.returncode == 1 and "no damage found" in nothing.stderr and not (tmp_path / "none.png").exists()

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
+    QLabel,
     QSizePolicy,
     QSpinBox,
     QToolButton,
@@ -65,7 +66,10 @@ class MaskPanel(QWidget):
         self.sensitivity = SliderBox(1, 20, 6)
         self.sensitivity.setToolTip("Robust deviations above the typical pixel that count as a defect: lower "
                                     "finds more, and more false alarms. Changes the proposal at once.")
-        ops.addWidget(self.sensitivity, 2, 2, 1, 2)
+        sensitivity = QHBoxLayout()
+        sensitivity.addWidget(QLabel("Sensitivity"))
+        sensitivity.addWidget(self.sensitivity, 1)
+        ops.addLayout(sensitivity, 2, 2, 1, 2)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 6, 8, 8)
         lay.addLayout(form)

@@ -19,7 +19,7 @@ from .common import Report, Run, Table, add_common_args, describe_model, load_mo
 from .common import timed as timed_call
 from .damage import damage
 from .figures import Panel, image_grid
-from .images import Photo, centre_crop, colour_photos, item_seed
+from .images import Photo, cropped_colour_photos, item_seed
 
 PART = "detect"
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle", "china")
@@ -143,10 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     run = start(args)
     ckpt = load_model(args.model, run.device)
     info = describe_model(ckpt)
-    photos, notes = colour_photos()
-    photos = [Photo(q.name, centre_crop(q.pixels, SIZE), q.source) for q in photos if q.name in PHOTOS]
-    if run.quick:
-        photos = photos[:2]
+    photos, notes = cropped_colour_photos(PHOTOS, SIZE, run.quick)
     report = Report(PART, "Finding the damage: scratches, dust and blotches", run)
     report.header += [model_line(info), f"Photos: {', '.join(q.name for q in photos)} (centre crops of at most "
                       f"{SIZE} px), damaged by benchmarks/damage.py (seeded per photo).", *notes]

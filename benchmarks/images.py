@@ -87,6 +87,14 @@ def photos_for(channels: int, names: list[str] | None = None) -> tuple[list[Phot
     return photos, notes
 
 
+def cropped_colour_photos(names: tuple[str, ...], size: int, quick: bool) -> tuple[list[Photo], list[str]]:
+    """The named colour photos that are installed, centre-cropped to at most ``size`` px (the first two
+    in a quick run), and the notes of colour_photos."""
+    photos, notes = colour_photos()
+    photos = [Photo(q.name, centre_crop(q.pixels, size), q.source) for q in photos if q.name in names]
+    return (photos[:2] if quick else photos), notes
+
+
 def centre_crop(px: np.ndarray, size: int) -> np.ndarray:
     h, w = px.shape[:2]
     s = min(size, h, w)

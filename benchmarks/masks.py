@@ -16,12 +16,13 @@ def _canvas(shape: tuple[int, int]) -> tuple[Image.Image, ImageDraw.ImageDraw]:
     return img, ImageDraw.Draw(img)
 
 
-def scratches(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Random cubic Bezier strokes 1-4 px wide and a third to most of the image long; about one
-    stroke per 10,000 pixels."""
+def scratches(shape: tuple[int, int], rng: np.random.Generator, *, max_width: int = 4,
+              pixels_per_stroke: int = 10_000) -> np.ndarray:
+    """Random cubic Bezier strokes 1..``max_width`` px wide and a third to most of the image long;
+    about one stroke per ``pixels_per_stroke`` pixels (at least 3)."""
     h, w = shape
     img, draw = _canvas(shape)
-    n = max(3, round(h * w / 10_000))
+    n = max(3, round(h * w / pixels_per_stroke))
     size = min(h, w)
     u = np.linspace(0, 1, 60)[:, None]
     for _ in range(n):
@@ -32,7 +33,7 @@ def scratches(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         bend = rng.normal(0, 0.25 * length, size=(2, 2))
         p1, p2 = p0 + (p3 - p0) / 3 + bend[0], p0 + 2 * (p3 - p0) / 3 + bend[1]
         curve = (1 - u) ** 3 * p0 + 3 * (1 - u) ** 2 * u * p1 + 3 * (1 - u) * u**2 * p2 + u**3 * p3
-        draw.line([tuple(p) for p in curve], fill=255, width=int(rng.integers(1, 5)), joint="curve")
+        draw.line([tuple(p) for p in curve], fill=255, width=int(rng.integers(1, max_width + 1)), joint="curve")
     return np.asarray(img) > 127
 
 

@@ -28,8 +28,8 @@ from . import baselines, metrics
 from .common import Report, Run, Table, add_common_args, describe_model, load_model, log, mean, model_line, start
 from .common import timed as timed_call
 from .figures import Panel, image_grid, show_mask
-from .images import Photo, centre_crop, colour_photos, item_seed
-from .masks import text
+from .images import Photo, centre_crop, cropped_colour_photos, item_seed
+from .masks import scratches, text
 
 PART = "object_removal"
 SIZE = 512
@@ -48,21 +48,7 @@ def hole(shape: tuple[int, int], rng: np.random.Generator, size: int) -> np.ndar
 
 def wide_scratches(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Cubic strokes 1-10 px wide, a third to most of the image long, one per 20,000 pixels."""
-    from PIL import Image, ImageDraw
-
-    h, w = shape
-    img = Image.new("L", (w, h), 0)
-    draw = ImageDraw.Draw(img)
-    u = np.linspace(0, 1, 60)[:, None]
-    for _ in range(max(3, round(h * w / 20_000))):
-        p0 = rng.uniform([0, 0], [w, h])
-        angle, length = rng.uniform(0, 2 * np.pi), rng.uniform(0.3, 0.8) * min(h, w)
-        p3 = p0 + length * np.array([np.cos(angle), np.sin(angle)])
-        bend = rng.normal(0, 0.25 * length, size=(2, 2))
-        p1, p2 = p0 + (p3 - p0) / 3 + bend[0], p0 + 2 * (p3 - p0) / 3 + bend[1]
-        curve = (1 - u) ** 3 * p0 + 3 * (1 - u) ** 2 * u * p1 + 3 * (1 - u) * u**2 * p2 + u**3 * p3
-        draw.line([tuple(p) for p in curve], fill=255, width=int(rng.integers(1, 11)), joint="curve")
-    return np.asarray(img) > 127
+    return scratches(shape, rng, max_width=10, pixels_per_stroke=20_000)
 
 
 MASKS = {**{f"hole {s}": (lambda shape, rng, s=s: hole(shape, rng, s)) for s in HOLES},
@@ -197,10 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     run = start(args)
     ckpt = load_model(args.model, run.device)
     info = describe_model(ckpt)
-    photos, notes = colour_photos()
-    photos = [Photo(q.name, centre_crop(q.pixels, SIZE), q.source) for q in photos if q.name in PHOTOS]
-    if run.quick:
-        photos = photos[:2]
+    photos, notes = cropped_colour_photos(PHOTOS, SIZE, run.quick)
     report = Report(PART, "Object removal: quality per second", run)
     listed = ", ".join(f"{q.name} {q.pixels.shape[1]}x{q.pixels.shape[0]}" for q in photos)
     report.header += [model_line(info), f"Photos: {listed} (centre crops of at most 512 px).", *notes]

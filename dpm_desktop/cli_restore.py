@@ -111,7 +111,7 @@ def _plan_outputs(args: argparse.Namespace) -> Any:
     distinct from each other and from the input and mask, known image extensions, no existing file
     without --overwrite (the input only with --overwrite-input), writable folders."""
     from .core.imaging import image_format
-    from .core.outputs import OutputSet
+    from .core.outputs import OutputSet, sidecar_path
 
     out = Path(args.output)
     inputs = [Path(args.input)] + ([Path(args.mask)] if getattr(args, "mask", None) else [])
@@ -124,16 +124,12 @@ def _plan_outputs(args: argparse.Namespace) -> Any:
         image_format(path)
         outputs.add(path, role, replace_input=role == "result" and args.overwrite_input)
     if args.sidecar:
-        outputs.add(_sidecar_path(out), "sidecar")
+        outputs.add(sidecar_path(out), "sidecar")
     return outputs
 
 
 def _candidate_path(out: Path, k: int) -> Path:
     return out.with_name(f"{out.stem}-{k}{out.suffix}")
-
-
-def _sidecar_path(out: Path) -> Path:
-    return out.with_name(out.name + ".json")
 
 
 def _reporter(label: str, args: argparse.Namespace) -> Any:

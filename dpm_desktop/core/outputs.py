@@ -34,6 +34,12 @@ def _key(path: Path) -> str:
     return os.path.normcase(str(parent / p.name))
 
 
+def sidecar_path(output: Path) -> Path:
+    """Where an output's settings sidecar goes: OUTPUT.json beside it (the CLI, the app, the batch)."""
+    output = Path(output)
+    return output.with_name(output.name + ".json")
+
+
 def same_file(a: Path, b: Path) -> bool:
     """True when a and b name one file: the same spelling, or (both existing) the same inode."""
     if _key(a) == _key(b):
@@ -113,6 +119,13 @@ class OutputSet:
         except OSError as e:
             self.abort()
             raise OutputError(f"{path}: could not write ({e.strerror or e}); nothing was written") from None
+
+    def write(self, files: dict[Path, bytes]) -> list[Path]:
+        """Stage every declared output's bytes, then commit: all of them land, or none does."""
+        with self:
+            for path, data in files.items():
+                self.stage(path, data)
+            return self.commit()
 
     def commit(self) -> list[Path]:
         """Rename every staged file into place. Every declared output must be staged."""

@@ -17,7 +17,7 @@ from PySide6.QtGui import QImage, QUndoStack
 
 from dpm_desktop.core.imaging import ImageError, LoadedImage, encode_image, load_image, save_image
 from dpm_desktop.core.metadata import software_note
-from dpm_desktop.core.outputs import OutputSet
+from dpm_desktop.core.outputs import OutputSet, sidecar_path
 
 from ..convert import array_to_qimage, gray_to_qimage, qimage_to_gray, rect_slices
 from . import mask_ops
@@ -107,20 +107,19 @@ class Document(QObject):
         path = Path(path)
         outputs = OutputSet(overwrite=True)  # the save dialog has asked before replacing a file
         outputs.add(path, "image")
+        if sidecar:
+            outputs.add(sidecar_path(path), "sidecar")
         info = {**self.info, "strip": strip_metadata}
         if self.history:
             info["software"] = software_note(", ".join(str(h.get("task", "restore")) for h in self.history))
         data, notes = encode_image(path, self.pixels, alpha=self.alpha, bit_depth=self.bit_depth, quality=quality,
                                    info=info)
-        with outputs:
-            outputs.stage(path, data)
-            if sidecar:
-                record = {"source": str(self.path) if self.path else None,
-                          "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "quality": quality,
-                          "restorations": self.history}
-                side = outputs.add(Path(f"{path}.json"), "sidecar")
-                outputs.stage(side, (json.dumps(record, indent=2, default=str) + "\n").encode("utf-8"))
-            outputs.commit()
+        files = {path: data}
+        if sidecar:
+            record = {"source": str(self.path) if self.path else None,
+                      "saved": time.strftime("%Y-%m-%dT%H:%M:%S"), "quality": quality, "restorations": self.history}
+            files[sidecar_path(path)] = (json.dumps(record, indent=2, default=str) + "\n").encode("utf-8")
+        outputs.write(files)
         self.save_path = path
         self.undo_stack.setClean()
         self.pathChanged.emit()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dpm_desktop.core.imaging import IMAGE_EXTENSIONS, encode_image, load_image
-from dpm_desktop.core.outputs import OutputSet
+from dpm_desktop.core.outputs import OutputSet, sidecar_path
 from dpm_desktop.core.progress import Cancelled, Reporter
 
 from ..model.mask_ops import load_mask_file
@@ -90,15 +90,11 @@ def run_batch(plan: BatchPlan, reporter: Reporter) -> BatchReport:
             data, _ = encode_image(out, out_px, alpha=img.alpha, bit_depth=img.bit_depth, quality=plan.quality,
                                    info=info)
             outputs = OutputSet([path])  # image and sidecar land together or not at all; never over the input
-            outputs.add(out, "image")
+            files = {outputs.add(out, "image"): data}
             if plan.sidecar:
-                outputs.add(Path(f"{out}.json"), "sidecar")
-            with outputs:
-                outputs.stage(out, data)
-                if plan.sidecar:
-                    record = json.dumps({"source": str(path), **result.params}, indent=2, default=str) + "\n"
-                    outputs.stage(Path(f"{out}.json"), record.encode("utf-8"))
-                outputs.commit()
+                record = json.dumps({"source": str(path), **result.params}, indent=2, default=str) + "\n"
+                files[outputs.add(sidecar_path(out), "sidecar")] = record.encode("utf-8")
+            outputs.write(files)
             report.written.append(out)
         except Cancelled:
             raise

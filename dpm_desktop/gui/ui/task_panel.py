@@ -228,6 +228,7 @@ class TaskPanel(QWidget):
         self.denoise_steps = _spin(1, 1000, 20, "Steps of each chain")
         self.mask_only = QCheckBox("Only inside the mask")
         self.mask_only.setToolTip("Denoise just the painted area, blended through its soft edge")
+        self.mask_only.toggled.connect(lambda _: self.paramsChanged.emit())
         self.mode.currentIndexChanged.connect(self._on_mode)
         sig = QHBoxLayout()
         sig.addWidget(self.sigma_auto)

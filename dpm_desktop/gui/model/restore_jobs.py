@@ -1,0 +1,134 @@
+"""The restorations and batches of the open photo, in the background: one job at a time, of either
+kind (krita-ai-diffusion's ``JobQueue``, reduced to what one photo needs). A result is put into the
+document only if it was computed for the photo open now; the time a fill took is kept, per model and
+device, to say how long the next one will take."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, QRect, Signal
+from PySide6.QtGui import QImage
+
+from dpm_desktop.core.inpaint import estimate_cost
+
+from ..workers.batch import BatchPlan, run_batch
+from ..workers.jobs import JobInput, run_job
+from ..workers.runner import JobRunner
+from .document import Document
+from .result import PendingResult
+from .task import TaskParams
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the fill the task panel would run now will cost."""
+
+    calls: int  # network calls, all candidates together
+    seconds: float | None  # at the rate an earlier fill measured on this model and device; None before one
+
+
+class RestoreJobs(QObject):
+    runningChanged = Signal(bool)  # a restoration started or ended (its thread too)
+    progress = Signal(object)  # StepInfo
+    preview = Signal(QImage)  # the chain's current estimate, small
+    placed = Signal(QImage, QRect)  # a fill's current estimate in place (image pixels)
+    ended = Signal()  # the restoration ended, whatever the outcome; sent before the outcome
+    finished = Signal(object)  # PendingResult, now the document's result
+    failed = Signal(str, str)  # message, details
+    cancelled = Signal()
+    batchRunningChanged = Signal(bool)
+    batchProgress = Signal(object)  # StepInfo
+    batchFinished = Signal(object)  # BatchReport
+    batchFailed = Signal(str, str)
+    batchCancelled = Signal()
+
+    def __init__(self, doc: Document, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.doc = doc
+        self.runner = JobRunner(self)
+        self.batch_runner = JobRunner(self)
+        self.rates: dict[tuple[str | None, str], float] = {}  # seconds per megapixel-call, by (model, device)
+        r = self.runner
+        for outcome in (r.finished, r.failed, r.cancelled):
+            outcome.connect(lambda *_: self.ended.emit())  # connected first: sent before the outcome
+        r.finished.connect(self._on_finished)
+        r.failed.connect(self.failed)
+        r.cancelled.connect(self.cancelled)
+        r.progress.connect(self.progress)
+        r.preview.connect(self.preview)
+        r.placed.connect(self.placed)
+        r.runningChanged.connect(self.runningChanged)
+        b = self.batch_runner
+        b.progress.connect(self.batchProgress)
+        b.finished.connect(self.batchFinished)
+        b.failed.connect(self.batchFailed)
+        b.cancelled.connect(self.batchCancelled)
+        b.runningChanged.connect(self.batchRunningChanged)
+
+    @property
+    def is_running(self) -> bool:
+        """A restoration runs (Cancel applies to it)."""
+        return self.runner.is_running
+
+    @property
+    def is_batch_running(self) -> bool:
+        return self.batch_runner.is_running
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.is_running or self.batch_runner.is_running
+
+    def settle(self) -> bool:
+        """True when neither kind of job runs (one that has delivered its result is waited for)."""
+        return self.runner.settle() and self.batch_runner.settle()
+
+    def start(self, job: JobInput) -> bool:
+        """Restore in the background; False when nothing started (a job runs, or shutting down)."""
+        if not self.settle():
+            return False
+        return self.runner.start(lambda reporter: run_job(job, reporter), context=job)
+
+    def start_batch(self, plan: BatchPlan) -> bool:
+        if not self.settle():
+            return False
+        return self.batch_runner.start(lambda reporter: run_batch(plan, reporter), context=plan)
+
+    def cancel(self) -> bool:
+        """Cancel the running restoration; False when none runs."""
+        if not self.runner.is_running:
+            return False
+        self.runner.cancel()
+        return True
+
+    def cancel_batch(self) -> None:
+        self.batch_runner.cancel()
+
+    def expectation(self, params: TaskParams) -> Expectation | None:
+        """The cost of the fill ``params`` would run on the open photo's mask; None unless it is an
+        inpainting with something painted."""
+        if params.task != "inpaint" or not self.doc.has_image:
+            return None
+        cov = self.doc.coverage()
+        if not cov.any():
+            return None
+        cost = estimate_cost(cov > 0, **params.inpaint_settings())
+        rate = self.rates.get((params.model, params.device))
+        mp_calls = cost.megapixel_calls * params.candidates
+        return Expectation(cost.calls * params.candidates, rate * mp_calls if rate else None)
+
+    def _on_finished(self, result: PendingResult) -> None:
+        job: JobInput | None = self.runner.context
+        if job is None or job.generation != self.doc.generation:
+            return  # computed for an image that is no longer open
+        p = job.params
+        if p.task == "inpaint" and job.coverage is not None:  # the time per megapixel-call, for the next estimates
+            cost = estimate_cost(job.coverage > 0, **p.inpaint_settings())
+            if cost.megapixel_calls > 0:
+                self.rates[(p.model, p.device)] = result.elapsed_s / (cost.megapixel_calls * p.candidates)
+        self.doc.set_result(result)
+        self.finished.emit(result)
+
+    def shutdown(self) -> None:
+        for runner in (self.runner, self.batch_runner):
+            runner.shutdown()

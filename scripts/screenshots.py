@@ -90,6 +90,8 @@ def main() -> int:
     w = MainWindow()
     w.resize(1440, 900)
     w.show()
+    errors: list[str] = []  # what the window told the user went wrong
+    w.controller.error.connect(lambda _title, message, _details: errors.append(message))
 
     def pump(until, timeout: float = 600) -> None:
         end = time.monotonic() + timeout
@@ -121,14 +123,14 @@ def main() -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     w.open_path(args.photo)
-    pump(lambda: w.doc.has_image and not w.estimator.is_running)
+    pump(lambda: w.doc.has_image and not w.controller.opener.is_estimating)
 
     # 1. Denoising, compared with the split view, zoomed on the squirrel's head; then applied.
     w.task_panel.set_task("denoise")
     w.run_task()
-    pump(lambda: not w.runner.is_running)
+    pump(lambda: not w.controller.jobs.is_running)
     if w.doc.result is None:
-        raise SystemExit(f"denoising failed: {w.last_error}")
+        raise SystemExit(f"denoising failed: {errors[-1] if errors else 'no result'}")
     w.canvas.set_view_mode(ViewMode.SPLIT)
     w.canvas.center_on(QPointF(290, 206), 2.0)
     w.canvas.set_split(0.5)
@@ -153,9 +155,9 @@ def main() -> int:
     w.task_panel.steps.setValue(30)
     w.task_panel.candidates.setValue(3)
     w.run_task()
-    pump(lambda: not w.runner.is_running)
+    pump(lambda: not w.controller.jobs.is_running)
     if w.doc.result is None:
-        raise SystemExit(f"inpainting failed: {w.last_error}")
+        raise SystemExit(f"inpainting failed: {errors[-1] if errors else 'no result'}")
     # Pick the candidate a user would: the one whose fill matches the colour around the mask best.
     w.doc.choose_candidate(best_candidate(w.doc))
     w.canvas.leaveEvent(None)  # no brush outline over the result

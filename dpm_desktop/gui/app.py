@@ -34,8 +34,8 @@ def create_window(argv: list[str]) -> MainWindow:
     """The window with the command line applied (an image and optionally its mask)."""
     args = parse_args(argv)
     window = MainWindow()
-    if args.image is not None and window.open_path(args.image) and args.mask is not None:
-        window.open_later_with_mask(args.mask)
+    if args.image is not None:
+        window.open_path(args.image, mask=args.mask)
     return window
 
 

@@ -29,8 +29,8 @@ def check_window(sample: Path) -> str:
         window = MainWindow(AppSettings(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)))
         window.show()
         loop = QEventLoop()
-        window.opened.connect(lambda _p: (outcome.append("opened"), loop.quit()))
-        window.openFailed.connect(lambda _p: (outcome.append(f"failed: {window.last_error}"), loop.quit()))
+        window.controller.opened.connect(lambda _p: (outcome.append("opened"), loop.quit()))
+        window.controller.openFailed.connect(lambda _p, message: (outcome.append(f"failed: {message}"), loop.quit()))
         QTimer.singleShot(int(WINDOW_TIMEOUT_S * 1000), loop.quit)
         if window.open_path(sample):
             loop.exec()

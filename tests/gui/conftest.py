@@ -45,7 +45,7 @@ def window(qtbot, gui_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ma
     yield w
     w.close()
     # No test may leave a worker thread behind.
-    assert not any(r.is_running for r in (w.runner, w.batch_runner, w.loader, w.estimator))
+    assert not any(r.is_running for r in w.controller.runners)
 
 
 @pytest.fixture()

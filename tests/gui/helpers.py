@@ -39,7 +39,7 @@ def paint_stroke(window: MainWindow, pts_image: Sequence[tuple[float, float]], *
 
 
 def wait_idle(qtbot, window: MainWindow, timeout: int = 60_000) -> None:
-    qtbot.waitUntil(lambda: not window.runner.is_running and not window.batch_runner.is_running, timeout=timeout)
+    qtbot.waitUntil(lambda: not window.controller.jobs.busy, timeout=timeout)
 
 
 def make_window(qtbot, monkeypatch: pytest.MonkeyPatch) -> MainWindow:
@@ -56,10 +56,13 @@ def make_window(qtbot, monkeypatch: pytest.MonkeyPatch) -> MainWindow:
 
 def open_and_wait(qtbot, window: MainWindow, path, timeout: int = 30_000) -> None:
     """Open through the window (in the background, as a user would) and wait until it is shown."""
-    with qtbot.waitSignal(window.opened, timeout=timeout):
+    with qtbot.waitSignal(window.controller.opened, timeout=timeout):
         assert window.open_path(path)
 
 
-def open_and_fail(qtbot, window: MainWindow, path, timeout: int = 30_000) -> None:
-    with qtbot.waitSignal(window.openFailed, timeout=timeout):
+def open_and_fail(qtbot, window: MainWindow, path, timeout: int = 30_000) -> str:
+    """Open a file that cannot be opened; the error message the user is shown."""
+    c = window.controller
+    with qtbot.waitSignal(c.error, timeout=timeout) as error, qtbot.waitSignal(c.openFailed, timeout=timeout):
         assert window.open_path(path)
+    return error.args[1]

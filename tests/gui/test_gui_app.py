@@ -22,7 +22,7 @@ from .helpers import drag, make_window, open_and_wait, paint_stroke, wait_idle
 
 def test_open_by_menu_action(window, photo, monkeypatch, qtbot):
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(photo), ""))
-    with qtbot.waitSignal(window.opened):
+    with qtbot.waitSignal(window.controller.opened):
         window.actions_["open"].trigger()
     assert window.doc.path == photo and window.doc.width == 128
     assert "128 × 96" in window.size_label.text()
@@ -34,7 +34,7 @@ def test_open_by_toolbar_button(window, photo, monkeypatch, qtbot):
 
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(photo), ""))
     bar = window.findChild(QToolBar, "main_toolbar")
-    with qtbot.waitSignal(window.opened):
+    with qtbot.waitSignal(window.controller.opened):
         qtbot.mouseClick(bar.widgetForAction(window.actions_["open"]), Qt.MouseButton.LeftButton)
     assert window.doc.has_image
 
@@ -71,9 +71,9 @@ def test_recent_files(window, photo, tmp_path, qtbot):
     open_and_wait(qtbot, window, photo)
     open_and_wait(qtbot, window, other)
     assert window.settings.recent_files()[:2] == [str(other.resolve()), str(photo.resolve())]
-    window._fill_recent()
+    window.recent_menu.aboutToShow.emit()  # as opening the menu does
     first = next(a for a in window.recent_menu.actions() if a.text() == "photo.png")
-    with qtbot.waitSignal(window.opened):
+    with qtbot.waitSignal(window.controller.opened):
         first.trigger()
     assert window.doc.path.name == "photo.png"
 
@@ -128,9 +128,9 @@ def test_large_image_view_is_smooth(window, tmp_path, qtbot, monkeypatch):
 
     from PIL import Image
 
-    from dpm_desktop.gui.ui import main_window
+    from dpm_desktop.gui.model import photo_opener
 
-    monkeypatch.setattr(main_window, "noise_estimate", lambda *_: None)  # seconds of numpy, not the view
+    monkeypatch.setattr(photo_opener, "noise_estimate", lambda *_: None)  # seconds of numpy, not the view
 
     big = tmp_path / "big.jpg"
     Image.new("RGB", (6000, 4000), (90, 120, 150)).save(big, quality=80)
@@ -162,7 +162,7 @@ def test_no_model_installed_explains_and_disables_run(qtbot, app_home, tmp_path,
     w.close()
 
 
-def test_import_checkpoint(window, tiny_rgb_model, tmp_path):
+def test_import_checkpoint(window, tiny_rgb_model, tmp_path, qtbot):
     assert window.import_model(tiny_rgb_model / "model.safetensors")
     name = window.task_panel.model.currentData()
     entry = window.catalogue.find(name)
@@ -172,8 +172,9 @@ def test_import_checkpoint(window, tiny_rgb_model, tmp_path):
     pt = tmp_path / "evil.pt"
     pt.write_bytes(b"\x80\x04\x95" + b"\x00" * 64)
     n = len(window.catalogue.entries)
-    assert not window.import_model(pt)
-    assert "pickle" in window.last_error.lower()
+    with qtbot.waitSignal(window.controller.error) as error:
+        assert not window.import_model(pt)
+    assert "pickle" in error.args[1].lower()
     assert len(window.catalogue.entries) == n
 
 
@@ -212,11 +213,11 @@ def test_batch_denoise_folder(opened, qtbot, photo_folder, tmp_path, monkeypatch
         return BatchDialog.DialogCode.Accepted
 
     monkeypatch.setattr(BatchDialog, "exec", fake_exec)
-    with qtbot.waitSignal(w.batch_runner.finished, timeout=60_000):
+    with qtbot.waitSignal(w.controller.jobs.batchFinished, timeout=60_000) as finished:
         w.actions_["batch"].trigger()
         assert w._progress_dialog is not None
     wait_idle(qtbot, w)
-    report = w.last_batch_report
+    report = finished.args[0]
     assert len(report.written) == len(before) and not report.failed
     assert {p.name for p in photo_folder.iterdir()} == set(before)  # nothing new beside the originals
     assert all(p.read_bytes() == before[p.name] for p in photo_folder.iterdir())
@@ -248,10 +249,10 @@ def test_batch_inpaint_uses_sibling_masks_and_skips_the_rest(opened, qtbot, tmp_
         return BatchDialog.DialogCode.Accepted
 
     monkeypatch.setattr(BatchDialog, "exec", fake_exec)
-    with qtbot.waitSignal(w.batch_runner.finished, timeout=60_000):
+    with qtbot.waitSignal(w.controller.jobs.batchFinished, timeout=60_000) as finished:
         w.actions_["batch"].trigger()
     wait_idle(qtbot, w)
-    r = w.last_batch_report
+    r = finished.args[0]
     assert [p.name for p in r.written] == ["a.png"] and [p.name for p, _ in r.skipped] == ["b.png"]
     a_in, a_out = load_image(folder / "a.png").pixels, load_image(r.written[0]).pixels
     assert np.array_equal(a_in[m == 0], a_out[m == 0])  # unmasked pixels kept exactly
@@ -262,7 +263,7 @@ def test_paint_during_compare_shows_mask_again(opened, qtbot):
     paint_stroke(w, [(40, 40), (60, 50)])
     w.task_panel.preset.setCurrentIndex(w.task_panel.preset.findData("custom"))
     w.task_panel.steps.setValue(3)
-    with qtbot.waitSignal(w.runner.finished, timeout=60_000):
+    with qtbot.waitSignal(w.controller.jobs.finished, timeout=60_000):
         w.actions_["run"].trigger()
     wait_idle(qtbot, w)
     assert not w.canvas.show_mask and not w.actions_["show_mask"].isChecked()
@@ -290,7 +291,7 @@ def test_entry_point_main_opens_the_photo_and_exits_cleanly(gui_env, photo, qtbo
     def fake_exec(_app) -> int:
         w = windows[0]
         assert w.isVisible()
-        qtbot.waitUntil(lambda: w.doc.has_image and not w.estimator.is_running, timeout=30_000)
+        qtbot.waitUntil(lambda: w.doc.has_image and not w.controller.opener.is_estimating, timeout=30_000)
         w.close()
         return 0
 
@@ -299,4 +300,4 @@ def test_entry_point_main_opens_the_photo_and_exits_cleanly(gui_env, photo, qtbo
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # main() installs its own; restore it after
     assert app_module.main([str(photo)]) == 0
     assert windows[0].doc.path == photo
-    assert not any(r.is_running for r in (windows[0].loader, windows[0].estimator))
+    assert not any(r.is_running for r in windows[0].controller.runners)

@@ -21,7 +21,7 @@ def _damaged(path, h: int = 96, w: int = 128):
 
 
 def _find(qtbot, w) -> None:
-    with qtbot.waitSignal(w.defects.runningChanged, timeout=60_000, check_params_cb=lambda r: r is False):
+    with qtbot.waitSignal(w.controller.defects.runningChanged, timeout=60_000, check_params_cb=lambda r: r is False):
         w.actions_["find_defects"].trigger()
 
 
@@ -39,7 +39,7 @@ def test_find_defects_fills_the_mask_undoably_and_rethresholds(window, qtbot, tm
     for value in (5, 4, 3, 2):
         w.mask_panel.sensitivity.setValue(value)
     qtbot.waitUntil(lambda: "sensitivity 2" in w.doc.undo_stack.undoText(), timeout=30_000)
-    qtbot.waitUntil(lambda: not w.defects.is_running, timeout=30_000)
+    qtbot.waitUntil(lambda: not w.controller.defects.is_running, timeout=30_000)
     more = w.doc.coverage()
     assert (more > 0).sum() > (first > 0).sum() and np.all(more[first > 0] > 0)
     assert w.doc.undo_stack.count() == 1
@@ -51,10 +51,10 @@ def test_find_defects_fills_the_mask_undoably_and_rethresholds(window, qtbot, tm
 def test_find_defects_cancels_and_leaves_the_mask(window, qtbot, tmp_path):
     w = window
     open_and_wait(qtbot, w, _damaged(tmp_path / "big.png", 512, 640))
-    with qtbot.waitSignal(w.defects.cancelled, timeout=60_000):
+    with qtbot.waitSignal(w.controller.defects.cancelled, timeout=60_000):
         w.actions_["find_defects"].trigger()
         assert w.actions_["find_defects"].text().startswith("Stop")
         w.actions_["find_defects"].trigger()  # the same action cancels
-    qtbot.waitUntil(lambda: not w.defects.is_running, timeout=10_000)
+    qtbot.waitUntil(lambda: not w.controller.defects.is_running, timeout=10_000)
     assert not w.doc.coverage().any() and w.doc.undo_stack.count() == 0
     assert w.actions_["find_defects"].text().startswith("Find")

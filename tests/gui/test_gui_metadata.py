@@ -31,7 +31,7 @@ def test_save_keeps_or_strips_metadata(window, qtbot, monkeypatch, tmp_path, kee
     w = window
     open_and_wait(qtbot, w, write_camera_jpeg(tmp_path / "IMG_0002.jpg"))
     w.task_panel.set_task("denoise")
-    with qtbot.waitSignal(w.runner.finished, timeout=60_000):
+    with qtbot.waitSignal(w.controller.jobs.finished, timeout=60_000):
         qtbot.mouseClick(w.task_panel.run_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, w)
     w.doc.apply_result()

@@ -34,8 +34,8 @@ def test_fast_shows_its_cost_previews_and_applies(opened, qtbot):
     assert "the time shows after a first fill" in w.task_panel.expected.text()
     assert not w.task_panel.steps.isEnabled()  # the preset decides the chain
     placed: list[tuple[QImage, QRect]] = []
-    w.runner.placed.connect(lambda img, rect: placed.append((img.copy(), QRect(rect))))
-    with qtbot.waitSignal(w.runner.preview, timeout=60_000):  # a live preview of the fill
+    w.controller.jobs.placed.connect(lambda img, rect: placed.append((img.copy(), QRect(rect))))
+    with qtbot.waitSignal(w.controller.jobs.preview, timeout=60_000):  # a live preview of the fill
         qtbot.mouseClick(w.task_panel.run_button, Qt.MouseButton.LeftButton)
     # The fill is drawn where it goes while it is refined: the first, before any network call, is the
     # biharmonic guess; around the hole the preview shows the photo itself.
@@ -68,9 +68,9 @@ def test_best_costs_more_and_cancels_within_a_step(opened, qtbot):
     _choose(w, "best")
     qtbot.waitUntil(lambda: w.task_panel.expected.text().split()[1:2] != [str(fast_calls)], timeout=5_000)
     assert int(w.task_panel.expected.text().split()[1]) > 3 * fast_calls
-    with qtbot.waitSignal(w.runner.progress, timeout=60_000):
+    with qtbot.waitSignal(w.controller.jobs.progress, timeout=60_000):
         qtbot.mouseClick(w.task_panel.run_button, Qt.MouseButton.LeftButton)
-    with qtbot.waitSignal(w.runner.cancelled, timeout=10_000):
+    with qtbot.waitSignal(w.controller.jobs.cancelled, timeout=10_000):
         qtbot.keyClick(w, Qt.Key.Key_Escape)
     wait_idle(qtbot, w)
     assert w.doc.result is None and np.array_equal(w.doc.pixels, original)

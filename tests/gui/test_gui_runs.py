@@ -29,14 +29,14 @@ def test_cancel_stops_within_a_step_and_keeps_the_window_responsive(opened, qtbo
     w = opened
     original = w.doc.pixels.copy()
     _long_inpaint(w)
-    with qtbot.waitSignal(w.runner.progress, timeout=60_000):
+    with qtbot.waitSignal(w.controller.jobs.progress, timeout=60_000):
         qtbot.mouseClick(w.task_panel.run_button, Qt.MouseButton.LeftButton)
-    assert w.runner.is_running and w.task_panel.cancel_button.isEnabled()
+    assert w.controller.jobs.is_running and w.task_panel.cancel_button.isEnabled()
     # The GUI thread keeps working during the run: zoom, paint, change settings.
     w.canvas.zoom_by(1.5)
     paint_stroke(w, [(10, 80), (20, 85)])
     assert w.doc.coverage()[80, 10] > 0
-    with qtbot.waitSignal(w.runner.cancelled, timeout=10_000):
+    with qtbot.waitSignal(w.controller.jobs.cancelled, timeout=10_000):
         t0 = time.monotonic()
         qtbot.mouseClick(w.task_panel.cancel_button, Qt.MouseButton.LeftButton)
     assert time.monotonic() - t0 < 5
@@ -51,10 +51,10 @@ def test_escape_cancels(opened, qtbot):
     w = opened
     _long_inpaint(w)
     w.canvas.setFocus()
-    with qtbot.waitSignal(w.runner.progress, timeout=60_000):
+    with qtbot.waitSignal(w.controller.jobs.progress, timeout=60_000):
         qtbot.keyClick(w.canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
-    assert w.runner.is_running
-    with qtbot.waitSignal(w.runner.cancelled, timeout=10_000):
+    assert w.controller.jobs.is_running
+    with qtbot.waitSignal(w.controller.jobs.cancelled, timeout=10_000):
         qtbot.keyClick(w.canvas, Qt.Key.Key_Escape)
     wait_idle(qtbot, w)
     assert w.doc.result is None
@@ -64,12 +64,12 @@ def test_closing_during_a_run_cancels_it_and_exits_cleanly(qtbot, gui_env, photo
     w = make_window(qtbot, monkeypatch)
     open_and_wait(qtbot, w, photo)
     _long_inpaint(w)
-    with qtbot.waitSignal(w.runner.progress, timeout=60_000):
+    with qtbot.waitSignal(w.controller.jobs.progress, timeout=60_000):
         w.actions_["run"].trigger()
     t0 = time.monotonic()
     assert w.close()
     assert time.monotonic() - t0 < 5
-    assert not w.runner.is_running and not w.isVisible()
+    assert not w.controller.jobs.is_running and not w.isVisible()
 
 
 def test_opening_another_image_drops_the_running_job(opened, qtbot, tmp_path):
@@ -77,7 +77,7 @@ def test_opening_another_image_drops_the_running_job(opened, qtbot, tmp_path):
 
     w = opened
     _long_inpaint(w)
-    with qtbot.waitSignal(w.runner.progress, timeout=60_000):
+    with qtbot.waitSignal(w.controller.jobs.progress, timeout=60_000):
         w.actions_["run"].trigger()
     other = write_photo(tmp_path / "other.png", 64, 80, seed=9)
     open_and_wait(qtbot, w, other)
@@ -86,10 +86,10 @@ def test_opening_another_image_drops_the_running_job(opened, qtbot, tmp_path):
 
 
 def _assert_error_leaves_document(w, qtbot, original, text: str) -> None:
-    with qtbot.waitSignal(w.runner.failed, timeout=60_000):
+    with qtbot.waitSignal(w.controller.error, timeout=60_000) as error:
         w.actions_["run"].trigger()
     wait_idle(qtbot, w)
-    assert w.last_error is not None and text in w.last_error
+    assert error.args[0] == "The restoration failed" and text in error.args[1]
     assert w.doc.result is None and np.array_equal(w.doc.pixels, original)
     assert w.task_panel.progress.format() == "Failed"
 
@@ -135,11 +135,12 @@ def test_unexpected_engine_error_is_a_message_with_details(opened, qtbot, monkey
     _assert_error_leaves_document(w, qtbot, original, "Unexpected error (ZeroDivisionError)")
 
 
-def test_inpaint_without_mask_explains(opened):
+def test_inpaint_without_mask_explains(opened, qtbot):
     w = opened
-    assert not w.run_task()
-    assert "Paint a mask" in w.last_error
-    assert not w.runner.is_running
+    with qtbot.waitSignal(w.controller.error) as error:
+        assert not w.run_task()
+    assert "Paint a mask" in error.args[1]
+    assert not w.controller.jobs.is_running
 
 
 def test_unreadable_image_keeps_current_document(opened, tmp_path, qtbot):
@@ -147,22 +148,21 @@ def test_unreadable_image_keeps_current_document(opened, tmp_path, qtbot):
     original, path = w.doc.pixels.copy(), w.doc.path
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
-    open_and_fail(qtbot, w, bad)
-    assert "broken.jpg" in w.last_error
+    assert "broken.jpg" in open_and_fail(qtbot, w, bad)
     assert w.doc.path == path and np.array_equal(w.doc.pixels, original)
-    open_and_fail(qtbot, w, tmp_path / "missing.png")
-    assert "missing.png" in w.last_error and w.doc.path == path
+    assert "missing.png" in open_and_fail(qtbot, w, tmp_path / "missing.png") and w.doc.path == path
 
 
-def test_mask_of_the_wrong_size_is_refused(opened, tmp_path):
+def test_mask_of_the_wrong_size_is_refused(opened, tmp_path, qtbot):
     from support import write_photo
 
     w = opened
     paint_stroke(w, [(30, 30)])
     cov = w.doc.coverage()
     wrong = write_photo(tmp_path / "wrong.png", 50, 50)
-    assert not w.load_mask(wrong)
-    assert "same size" in w.last_error
+    with qtbot.waitSignal(w.controller.error) as error:
+        assert not w.load_mask(wrong)
+    assert "same size" in error.args[1]
     assert np.array_equal(w.doc.coverage(), cov)
 
 

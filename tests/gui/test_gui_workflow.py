@@ -17,7 +17,7 @@ from .helpers import drag, open_and_wait, paint_stroke, view_point, wait_idle
 
 
 def _run(qtbot, window, timeout: int = 60_000) -> None:
-    with qtbot.waitSignal(window.runner.finished, timeout=timeout):
+    with qtbot.waitSignal(window.controller.jobs.finished, timeout=timeout):
         qtbot.mouseClick(window.task_panel.run_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window)
 
@@ -99,7 +99,7 @@ def test_inpaint_compare_apply_save_reopen(opened, qtbot, tmp_path, monkeypatch)
     w.task_panel.steps.setValue(6)
     w.task_panel.candidates.setValue(2)
 
-    with qtbot.waitSignal(w.runner.preview, timeout=60_000):  # the live preview of the chain
+    with qtbot.waitSignal(w.controller.jobs.preview, timeout=60_000):  # the live preview of the chain
         qtbot.mouseClick(w.task_panel.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: w.doc.result is not None, timeout=60_000)
     wait_idle(qtbot, w)
@@ -199,7 +199,8 @@ def test_denoise_sampled_shows_uncertainty(opened, qtbot):
     w.task_panel.set_task("denoise")
     # The noise estimate "auto" would use is shown beside it (computed in the background).
     qtbot.waitUntil(lambda: "σ ≈" in w.task_panel.estimate.text())
-    assert w.sigma_estimate is not None and f"{w.sigma_estimate:.1f}" in w.task_panel.estimate.text()
+    sigma = w.controller.opener.sigma_estimate
+    assert sigma is not None and f"{sigma:.1f}" in w.task_panel.estimate.text()
     w.task_panel.sigma_manual.setChecked(True)
     w.task_panel.sigma.setValue(20)
     w.task_panel.mode.setCurrentIndex(w.task_panel.mode.findData("sample"))

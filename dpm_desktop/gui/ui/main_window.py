@@ -1,11 +1,13 @@
-"""The main window: wires the document, the canvas, the docks and the job runners together."""
+"""The main window: the view of the application. It builds the widgets, binds them to the
+controller (``model.controller``) and to the document, and shows the dialogs; the controller does
+the work and owns the state."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -20,19 +22,15 @@ from PySide6.QtWidgets import (
 )
 
 from dpm_desktop.core.imaging import IMAGE_EXTENSIONS
-from dpm_desktop.core.inpaint import estimate_cost
 
 from ..model import run_store
-from ..model.catalogue import ModelCatalogue, resolved_device_label
-from ..model.defects import DefectFinder
-from ..model.document import Document
+from ..model.catalogue import resolved_device_label
+from ..model.controller import RestoreController, SaveOptions, batch_summary
+from ..model.restore_jobs import Expectation
 from ..model.result import PendingResult
 from ..model.settings import AppSettings
-from ..workers.batch import BatchPlan, BatchReport, list_images, run_batch
-from ..workers.errors import describe
-from ..workers.jobs import JobInput, run_job
-from ..workers.loader import OpenedImage, noise_estimate, open_image
-from ..workers.runner import JobRunner, StepInfo
+from ..workers.batch import BatchReport
+from ..workers.runner import StepInfo
 from .actions import build_actions, shortcut_table
 from .canvas import Canvas, Tool, ViewMode
 from .dialogs import BatchDialog, SaveDialog
@@ -48,25 +46,12 @@ TOOLS = {"tool_brush": Tool.BRUSH, "tool_eraser": Tool.ERASER, "tool_rect": Tool
 
 
 class MainWindow(QMainWindow):
-    opened = Signal(Path)  # an image finished opening
-    openFailed = Signal(Path)
-
     def __init__(self, settings: AppSettings | None = None) -> None:
         super().__init__()
-        self.settings = settings or AppSettings()
-        self.doc = Document(self)
-        self.catalogue = ModelCatalogue(self)
-        self.runner = JobRunner(self)  # restorations
-        self.batch_runner = JobRunner(self)
-        self.loader = JobRunner(self)  # opening images
-        self.estimator = JobRunner(self)  # their noise level
-        self.defects = DefectFinder(self.doc, self)  # Mask > Find Defects
-        self._pending_mask: Path | None = None  # a mask to load once the image is open (command line)
-        self.sigma_estimate: float | None = None
-        self.last_error: str | None = None  # the last message shown to the user (tests read it)
-        self._progress_dialog: QProgressDialog | None = None
-        self._last_quality, self._last_sidecar, self._last_strip = 95, False, False  # Save reuses Save As's choice
-        self.last_batch_report: BatchReport | None = None
+        self.controller = RestoreController(settings, self)
+        c = self.controller
+        self.settings, self.doc, self.catalogue = c.settings, c.doc, c.catalogue  # what the widgets show
+        self._progress_dialog: QProgressDialog | None = None  # of the running batch
         self.training_wizard: TrainWizard | None = None
         self.resume_prompt: QMessageBox | None = None  # "resume the interrupted training?" at start
 
@@ -83,8 +68,11 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbars()
         self._build_status()
-        self._connect()
+        self._connect_actions()
+        self._bind_controller()
+        self._bind_document()
         self.task_panel.set_params(self.settings.task)
+        c.set_params(self.task_panel.params())
         self._restore_layout()
         self._update_state()
         QTimer.singleShot(0, self, self.offer_resumable_runs)
@@ -175,8 +163,9 @@ class MainWindow(QMainWindow):
         for w in (self.pos_label, self.size_label, self.zoom_label, self.model_label, self.device_label):
             sb.addPermanentWidget(w)
 
-    def _connect(self) -> None:
-        a = self.actions_
+    def _connect_actions(self) -> None:
+        """The menus' and toolbars' actions, the panels' buttons."""
+        a, c = self.actions_, self.controller
         a["open"].triggered.connect(lambda: self.open_dialog())
         a["save"].triggered.connect(self.save)
         a["save_as"].triggered.connect(lambda: self.save_as())
@@ -196,18 +185,12 @@ class MainWindow(QMainWindow):
         a["brush_softer"].triggered.connect(lambda: self._set_hardness(self.canvas.hardness - 0.1))
         a["brush_harder"].triggered.connect(lambda: self._set_hardness(self.canvas.hardness + 0.1))
         a["mask_clear"].triggered.connect(lambda: self._mask_op(self.doc.clear_mask))
-        a["find_defects"].triggered.connect(self.find_defects)
-        self.mask_panel.sensitivity.valueChanged.connect(self._on_sensitivity)
-        self.defects.runningChanged.connect(self._on_defects_running)
-        self.defects.progress.connect(
-            lambda info: self.statusBar().showMessage(f"Finding defects… {100 * info.step // max(1, info.total)} %"))
-        self.defects.found.connect(lambda text: self.statusBar().showMessage(text, 10000))
-        self.defects.cancelled.connect(lambda: self.statusBar().showMessage("Find Defects cancelled", 5000))
-        self.defects.failed.connect(lambda m, d: self.show_error("Cannot find defects", m, d))
         a["mask_invert"].triggered.connect(lambda: self._mask_op(self.doc.invert_mask))
         a["mask_grow"].triggered.connect(lambda: self._mask_op(self.doc.grow_mask, self.mask_panel.radius.value()))
         a["mask_shrink"].triggered.connect(
             lambda: self._mask_op(self.doc.shrink_mask, self.mask_panel.radius.value()))
+        a["find_defects"].triggered.connect(self.find_defects)
+        self.mask_panel.sensitivity.valueChanged.connect(self._on_sensitivity)
         a["show_mask"].toggled.connect(self.canvas.set_mask_visible)
         self.canvas.maskVisibilityChanged.connect(a["show_mask"].setChecked)
         a["show_mask"].setChecked(self.canvas.show_mask)
@@ -221,50 +204,51 @@ class MainWindow(QMainWindow):
         self.result_panel.uncertainty.toggled.connect(a["uncertainty"].setChecked)
         a["run"].triggered.connect(self.run_task)
         a["cancel"].triggered.connect(self.cancel_run)
-        a["apply"].triggered.connect(self.apply_result)
+        a["apply"].triggered.connect(c.apply_result)
         a["discard"].triggered.connect(self.doc.discard_result)
         a["shortcuts"].triggered.connect(self._show_shortcuts)
         a["about"].triggered.connect(self._show_about)
-
         self.task_panel.runRequested.connect(self.run_task)
         self.task_panel.cancelRequested.connect(self.cancel_run)
-        self.task_panel.paramsChanged.connect(self._update_state)
-        self.runner.progress.connect(self._on_progress)
-        self.runner.preview.connect(self.task_panel.show_preview)
-        self.runner.placed.connect(self.canvas.set_live_preview)
-        for ended in (self.runner.finished, self.runner.failed, self.runner.cancelled):
-            ended.connect(self.canvas.clear_live_preview)
-        self.runner.finished.connect(self._on_finished)
-        self.runner.failed.connect(self._on_failed)
-        self.runner.cancelled.connect(self._on_cancelled)
-        self.runner.runningChanged.connect(self._on_running)
-        self.batch_runner.progress.connect(self._on_batch_progress)
-        self.batch_runner.finished.connect(self._on_batch_finished)
-        self.batch_runner.failed.connect(self._on_failed)
-        self.batch_runner.cancelled.connect(self._on_batch_cancelled)
-        self.batch_runner.runningChanged.connect(self._on_batch_running)
-        self.loader.finished.connect(self._on_loader_finished)
-        self.loader.failed.connect(self._on_loader_failed)
-        self.estimator.finished.connect(self._on_estimate)
-        self.estimator.runningChanged.connect(self._on_estimator_running)
+        self.task_panel.paramsChanged.connect(lambda: c.set_params(self.task_panel.params()))
 
+    def _bind_controller(self) -> None:
+        """The controller's state and events, shown."""
+        c, jobs, panel, canvas = self.controller, self.controller.jobs, self.task_panel, self.canvas
+        c.stateChanged.connect(self._update_state)
+        c.status.connect(self.statusBar().showMessage)
+        c.error.connect(self.show_error)
+        c.opened.connect(self._on_opened)
+        c.openFailed.connect(lambda *_: canvas.set_busy(None))
+        c.maskLoaded.connect(lambda: canvas.set_mask_visible(True))
+        c.expectationChanged.connect(self._show_expectation)
+        c.opener.started.connect(lambda path: canvas.set_busy(f"Opening {path.name}…"))
+        c.opener.sigmaChanged.connect(panel.set_sigma_estimate)
+        c.defects.runningChanged.connect(self._on_defects_running)
+        jobs.runningChanged.connect(panel.set_running)
+        jobs.progress.connect(panel.show_progress)
+        jobs.preview.connect(panel.show_preview)
+        jobs.placed.connect(canvas.set_live_preview)
+        jobs.ended.connect(canvas.clear_live_preview)
+        jobs.finished.connect(self._on_finished)
+        for failed in (jobs.failed, jobs.batchFailed):
+            failed.connect(lambda *_: panel.show_outcome("Failed"))
+        jobs.cancelled.connect(lambda: panel.show_outcome("Cancelled"))
+        jobs.batchProgress.connect(self._on_batch_progress)
+        jobs.batchRunningChanged.connect(self._on_batch_running)
+        jobs.batchFinished.connect(self._on_batch_finished)
+
+    def _bind_document(self) -> None:
+        a, stack = self.actions_, self.doc.undo_stack
         self.doc.imageChanged.connect(self._update_state)
-        # What the mask and quality will cost, shown before Run; recomputed shortly after the last change.
-        self._rates: dict[tuple[str | None, str], float] = {}  # seconds per megapixel-call, measured by runs
-        self._expect_timer = QTimer(self)
-        self._expect_timer.setSingleShot(True)
-        self._expect_timer.setInterval(250)
-        self._expect_timer.timeout.connect(self._update_expectation)
-        for sig in (self.doc.imageChanged, self.doc.maskChanged, self.task_panel.paramsChanged):
-            sig.connect(lambda *_: self._expect_timer.start())
         self.doc.resultChanged.connect(self._on_result_changed)
         self.doc.pathChanged.connect(self._update_title)
-        self.doc.undo_stack.cleanChanged.connect(self._update_title)
-        self.doc.undo_stack.canUndoChanged.connect(a["undo"].setEnabled)
-        self.doc.undo_stack.canRedoChanged.connect(a["redo"].setEnabled)
-        self.doc.undo_stack.undoTextChanged.connect(self._on_undo_text)
-        self.doc.undo_stack.redoTextChanged.connect(self._on_redo_text)
-        self.canvas.zoomChanged.connect(self._on_zoom)
+        stack.cleanChanged.connect(self._update_title)
+        stack.canUndoChanged.connect(a["undo"].setEnabled)
+        stack.canRedoChanged.connect(a["redo"].setEnabled)
+        stack.undoTextChanged.connect(lambda text: a["undo"].setText(f"&Undo {text}".strip()))
+        stack.redoTextChanged.connect(lambda text: a["redo"].setText(f"&Redo {text}".strip()))
+        self.canvas.zoomChanged.connect(lambda zoom: self.zoom_label.setText(f"{zoom * 100:.0f}%"))
         self.canvas.cursorMoved.connect(self._on_cursor)
 
     def _restore_layout(self) -> None:
@@ -275,43 +259,34 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     # state -----------------------------------------------------------------------------------
-    def _on_undo_text(self, text: str) -> None:
-        self.actions_["undo"].setText(f"&Undo {text}".strip())
-
-    def _on_redo_text(self, text: str) -> None:
-        self.actions_["redo"].setText(f"&Redo {text}".strip())
-
-    def _on_zoom(self, zoom: float) -> None:
-        self.zoom_label.setText(f"{zoom * 100:.0f}%")
-
     def _update_title(self, *_: object) -> None:
         name = self.doc.display_name if self.doc.has_image else ""
         self.setWindowTitle(f"{name}[*] — {APP_NAME}" if name else APP_NAME)
         self.setWindowModified(self.doc.is_modified)
 
     def _update_state(self, *_: object) -> None:
-        a, has = self.actions_, self.doc.has_image
-        running = self.runner.is_running or self.batch_runner.is_running
+        a, c, has = self.actions_, self.controller, self.doc.has_image
+        running, has_model = c.jobs.busy, c.has_model
         for k in ("save", "save_as", "export_mask", "mask_export", "mask_load", "mask_clear", "mask_invert",
                   "mask_grow", "mask_shrink", "zoom_in", "zoom_out", "zoom_fit", "zoom_100"):
             a[k].setEnabled(has)
-        a["run"].setEnabled(has and not running and self.task_panel.has_model())
-        a["find_defects"].setEnabled(self.defects.is_running or (has and self.task_panel.has_model()))
-        a["cancel"].setEnabled(self.runner.is_running)
-        a["batch"].setEnabled(not running and self.task_panel.has_model())
+        a["run"].setEnabled(has and not running and has_model)
+        a["find_defects"].setEnabled(c.defects.is_running or (has and has_model))
+        a["cancel"].setEnabled(c.jobs.is_running)
+        a["batch"].setEnabled(not running and has_model)
         has_result = self.doc.result is not None
         for k in ("apply", "discard", "view_split", "view_toggle"):
             a[k].setEnabled(has_result)
         a["uncertainty"].setEnabled(has_result and self.doc.result.uncertainty is not None)
         a["undo"].setEnabled(self.doc.undo_stack.canUndo())
         a["redo"].setEnabled(self.doc.undo_stack.canRedo())
-        if not self.task_panel.has_model():
+        if not has_model:
             self.task_panel.set_run_enabled(False, "No model installed: import a checkpoint first")
         elif not has:
             self.task_panel.set_run_enabled(False, "Open a photo first")
         else:
             self.task_panel.set_run_enabled(not running)
-        p = self.task_panel.params()
+        p = c.params
         self.model_label.setText(f"Model: {p.model or 'none installed'}")
         self.device_label.setText(f"Device: {resolved_device_label(p.device)}")
         if has:
@@ -342,10 +317,19 @@ class MainWindow(QMainWindow):
             self.canvas.set_uncertainty_visible(self.result_panel.uncertainty.isChecked())
         self._update_state()
 
+    def _show_expectation(self, expected: Expectation | None) -> None:
+        if expected is None:
+            inpaint = self.controller.params.task == "inpaint"
+            text = "Paint over what to remove: the cost of the fill shows here." if inpaint else ""
+        else:
+            when = (f", about {format_seconds(expected.seconds)}" if expected.seconds is not None
+                    else " (the time shows after a first fill)")
+            text = f"≈ {expected.calls} network calls{when}"
+        self.task_panel.set_expectation(text)
+
     # messages --------------------------------------------------------------------------------
     def show_error(self, title: str, message: str, details: str = "") -> None:
         """A clear, non-blocking message; the document is never touched by a failure."""
-        self.last_error = message
         self.statusBar().showMessage(message, 10_000)
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
         if details:
@@ -387,63 +371,21 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(Path(path))
 
-    def open_path(self, path: Path) -> bool:
-        """Start opening an image in the background (a 24-megapixel photo takes seconds to decode);
-        False if it cannot start. A file that cannot be read shows why and the current document
-        stays as it was."""
-        path = Path(path)
-        if not self.loader.settle():
-            self.statusBar().showMessage("Still opening the previous image…", 3000)
+    def open_path(self, path: Path, mask: Path | None = None) -> bool:
+        """Open an image in the background (and then ``mask`` onto it, as the command line's --mask
+        does), after asking about unsaved changes; False if it cannot start. The controller's
+        ``opened`` or ``openFailed`` follows."""
+        c = self.controller
+        if not c.ready_to_open():
             return False
         if self.doc.has_image and not self._may_discard():
             return False
-        if not self.loader.start(lambda reporter: open_image(path, reporter), context=path):
-            return False  # the window is closing
-        self.statusBar().showMessage(f"Opening {path.name}…")
-        self.canvas.set_busy(f"Opening {path.name}…")
-        return True
+        return c.open_photo(Path(path), mask)
 
-    def _on_loader_finished(self, opened: OpenedImage) -> None:
-        if self.runner.is_running:
-            self.runner.cancel()  # its result belongs to the old image; the generation check drops it
-        self.doc.set_image(opened.path, opened.loaded, opened.image)
+    def _on_opened(self, _path: Path) -> None:
         self.canvas.set_busy(None)
-        self.settings.last_folder = str(opened.path.parent)
-        self.settings.add_recent(opened.path)
-        self.sigma_estimate = None
-        self.task_panel.set_sigma_estimate(None)
-        self._estimate_noise()
-        note = f" ({'; '.join(self.doc.notes)})" if self.doc.notes else ""
-        self.statusBar().showMessage(f"Opened {opened.path.name}{note}", 5000)
         self.canvas.setFocus()
         self._update_state()
-        if self._pending_mask is not None:
-            mask, self._pending_mask = self._pending_mask, None
-            self.load_mask(mask)
-        self.opened.emit(opened.path)
-
-    def _on_loader_failed(self, message: str, details: str) -> None:
-        self.canvas.set_busy(None)
-        self._pending_mask = None
-        self.show_error("Cannot open the image", message, details)
-        self.openFailed.emit(self.loader.context)
-
-    def _estimate_noise(self) -> None:
-        """The noise level Denoise "auto" will use, shown beside it: seconds on a large photo, so
-        in the background; one estimate at a time, always for the newest image."""
-        if self.estimator.is_running or not self.doc.has_image:
-            return  # _on_estimate will start the one for the newest image
-        pixels, generation = self.doc.pixels, self.doc.generation
-        self.estimator.start(lambda reporter: noise_estimate(pixels, reporter), context=generation)
-
-    def _on_estimate(self, sigma: float | None) -> None:
-        if self.estimator.context == self.doc.generation:
-            self.sigma_estimate = sigma
-            self.task_panel.set_sigma_estimate(sigma)
-
-    def _on_estimator_running(self, running: bool) -> None:
-        if not running and self.estimator.context != self.doc.generation:
-            QTimer.singleShot(0, self._estimate_noise)
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -457,18 +399,15 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("No recent files").setEnabled(False)
 
     def _open_recent(self, path: str) -> None:
-        if not Path(path).is_file():
-            self.settings.remove_recent(path)
-            self.show_error("Cannot open the image", f"{path} no longer exists.")
-            return
-        self.open_path(Path(path))
+        if self.controller.recent_exists(path):
+            self.open_path(Path(path))
 
     def save(self) -> bool:
         """Save to the file chosen by an earlier Save As; the first save always asks, so the
         original is never overwritten silently."""
         if self.doc.save_path is None:
             return self.save_as()
-        return self._write(self.doc.save_path)
+        return self.controller.save(self.doc.save_path)
 
     def save_as(self) -> bool:
         if not self.doc.has_image:
@@ -476,21 +415,9 @@ class MainWindow(QMainWindow):
         dialog = SaveDialog(self, self.settings.last_folder, self.doc.path, self.doc.save_path)
         if dialog.exec() != SaveDialog.DialogCode.Accepted:
             return False
-        self._last_quality, self._last_sidecar = dialog.quality.value(), dialog.sidecar.isChecked()
-        self._last_strip = not dialog.metadata.isChecked()
-        return self._write(dialog.chosen_path())
-
-    def _write(self, path: Path) -> bool:
-        try:
-            notes = self.doc.save(path, quality=self._last_quality, sidecar=self._last_sidecar,
-                                  strip_metadata=self._last_strip)
-        except Exception as e:
-            self.show_error("Cannot save", describe(e)[0])
-            return False
-        self.settings.last_folder = str(path.parent)
-        self.settings.add_recent(path)
-        self.statusBar().showMessage(f"Saved {path}" + (f" ({'; '.join(notes)})" if notes else ""), 8000)
-        return True
+        self.controller.save_options = SaveOptions(dialog.quality.value(), dialog.sidecar.isChecked(),
+                                                   strip_metadata=not dialog.metadata.isChecked())
+        return self.controller.save(dialog.chosen_path())
 
     def export_mask(self, path: Path | None = None) -> bool:
         if not self.doc.has_image:
@@ -502,13 +429,7 @@ class MainWindow(QMainWindow):
             if not chosen:
                 return False
             path = Path(chosen)
-        try:
-            self.doc.export_mask(path)
-        except Exception as e:
-            self.show_error("Cannot export the mask", describe(e)[0])
-            return False
-        self.statusBar().showMessage(f"Mask saved to {path}", 5000)
-        return True
+        return self.controller.export_mask(path)
 
     def load_mask(self, path: Path | None = None) -> bool:
         if not self.doc.has_image:
@@ -519,37 +440,21 @@ class MainWindow(QMainWindow):
             if not chosen:
                 return False
             path = Path(chosen)
-        try:
-            self.doc.load_mask(path)
-        except Exception as e:
-            self.show_error("Cannot use this mask", describe(e)[0])
-            return False
-        self.canvas.set_mask_visible(True)
-        return True
+        return self.controller.load_mask(path)
 
     def find_defects(self) -> bool:
         """Mask > Find Defects, or cancel it while it runs (the same action)."""
-        if self.defects.is_running:
-            self.defects.cancel()
-            return False
-        if not self.doc.has_image or not self.task_panel.has_model():
-            return False
-        p = self.task_panel.params()
-        started = self.defects.start(p.model, p.device, float(self.mask_panel.sensitivity.value()))
-        if started:
-            self.statusBar().showMessage("Finding defects…")
-        return started
+        return self.controller.find_defects(float(self.mask_panel.sensitivity.value()))
 
     def _on_sensitivity(self, value: int) -> None:
-        if self.defects.set_sensitivity(float(value)):
+        if self.controller.defects.set_sensitivity(float(value)):
             self.canvas.set_mask_visible(True)
 
     def _on_defects_running(self, running: bool) -> None:
         a = self.actions_["find_defects"]
         a.setText("Stop Finding &Defects" if running else "Find &Defects")  # the same action cancels
-        if not running and self.defects.has_map:
+        if not running and self.controller.defects.has_map:
             self.canvas.set_mask_visible(True)
-        self._update_state()
 
     def _mask_op(self, op, *args) -> None:
         if self.doc.has_image:
@@ -564,16 +469,12 @@ class MainWindow(QMainWindow):
             if not chosen:
                 return False
             path = Path(chosen)
-        try:
-            entry = self.catalogue.import_checkpoint(path)
-        except Exception as e:
-            self.show_error("Cannot import this checkpoint", describe(e)[0])
+        name = self.controller.import_model(path)
+        if name is None:
             return False
-        i = self.task_panel.model.findData(entry.name)
+        i = self.task_panel.model.findData(name)
         if i >= 0:
             self.task_panel.model.setCurrentIndex(i)
-        self.statusBar().showMessage(f"Imported model {entry.name} into {entry.folder.parent}", 8000)
-        self._update_state()
         return True
 
     # drag and drop ---------------------------------------------------------------------------
@@ -598,122 +499,43 @@ class MainWindow(QMainWindow):
             # Open after the drop returns, so the source application is not kept waiting.
             QTimer.singleShot(0, lambda: self.open_path(path))
 
-    def open_later_with_mask(self, mask: Path) -> None:
-        """Load ``mask`` once the image being opened is there (the command line's --mask)."""
-        self._pending_mask = mask
-
     # running ---------------------------------------------------------------------------------
     def run_task(self) -> bool:
-        if not (self.runner.settle() and self.batch_runner.settle()):
-            return False
-        if not self.doc.has_image:
-            self.show_error("Nothing to restore", "Open a photo first.")
-            return False
-        if not self.task_panel.has_model():
-            self.show_error("No model", "No model is installed. Import a checkpoint (File ▸ Import checkpoint…).")
-            return False
-        params = self.task_panel.params()
-        coverage = self.doc.coverage()
-        if params.task == "inpaint" and not coverage.any():
-            self.show_error("Nothing to fill", "Paint a mask over the area to fill first (brush, rectangle or lasso).")
-            return False
-        job = JobInput(params, self.doc.pixels, coverage, self.doc.generation)
-        if not self.runner.start(lambda reporter: run_job(job, reporter), context=job):
-            return False
-        self.statusBar().showMessage(f"Running {params.summary()}…")
-        return True
+        return self.controller.run()
 
     def cancel_run(self) -> None:
-        if self.runner.is_running:
-            self.runner.cancel()
+        if self.controller.cancel():
             self.task_panel.cancel_button.setEnabled(False)
             self.task_panel.progress.setFormat("Cancelling…")
 
-    def _inpaint_cost(self) -> tuple[int, float] | None:
-        """(network calls, megapixel-calls) of the inpainting the panel would run now, or None."""
-        p = self.task_panel.params()
-        if p.task != "inpaint" or not self.doc.has_image:
-            return None
-        cov = self.doc.coverage()
-        if not cov.any():
-            return None
-        cost = estimate_cost(cov > 0, **p.inpaint_settings())
-        return cost.calls * p.candidates, cost.megapixel_calls * p.candidates
-
-    def _update_expectation(self) -> None:
-        p = self.task_panel.params()
-        cost = self._inpaint_cost()
-        if cost is None:
-            text = "Paint over what to remove: the cost of the fill shows here." if p.task == "inpaint" else ""
-        else:
-            rate = self._rates.get((p.model, p.device))
-            when = f", about {format_seconds(rate * cost[1])}" if rate else " (the time shows after a first fill)"
-            text = f"≈ {cost[0]} network calls{when}"
-        self.task_panel.set_expectation(text)
-
-    def _on_running(self, running: bool) -> None:
-        self.task_panel.set_running(running)
-        self._update_state()
-
-    def _on_progress(self, info: StepInfo) -> None:
-        self.task_panel.show_progress(info)
-
     def _on_finished(self, result: PendingResult) -> None:
-        job = self.runner.context
-        if job is None or job.generation != self.doc.generation:
-            return  # computed for an image that is no longer open
-        if job.params.task == "inpaint":  # the time per megapixel-call, for the next estimates
-            cost = estimate_cost(job.coverage > 0, **job.params.inpaint_settings())
-            if cost.megapixel_calls > 0:
-                rate = result.elapsed_s / (cost.megapixel_calls * job.params.candidates)
-                self._rates[(job.params.model, job.params.device)] = rate
-                self._update_expectation()
-        self.doc.set_result(result)
         self.canvas.set_view_mode(ViewMode.SPLIT)
         self.result_dock.show()
         self.result_dock.raise_()
         self.task_panel.show_outcome(f"Done in {result.elapsed_s:.1f} s")
-        self.statusBar().showMessage("Result ready: compare, then Apply (Ctrl+Enter) or Discard", 8000)
-
-    def _on_failed(self, message: str, details: str) -> None:
-        self.task_panel.show_outcome("Failed")
-        self.show_error("The restoration failed", message + "\n\nThe photo was not changed.", details)
-
-    def _on_cancelled(self) -> None:
-        self.task_panel.show_outcome("Cancelled")
-        self.statusBar().showMessage("Cancelled; the photo was not changed", 5000)
-
-    def apply_result(self) -> None:
-        if self.doc.result is not None:
-            self.doc.apply_result()
-            self.statusBar().showMessage("Result applied (Ctrl+Z to undo)", 5000)
 
     # batch -----------------------------------------------------------------------------------
     def batch(self) -> bool:
-        if not (self.runner.settle() and self.batch_runner.settle()) or not self.task_panel.has_model():
+        c = self.controller
+        if not c.can_batch():
             return False
-        params = self.task_panel.params()
-        has_mask = self.doc.has_image and not self.doc.mask_is_empty()
         folder = str(self.doc.path.parent) if self.doc.path else self.settings.last_folder
-        dialog = BatchDialog(self, folder, params, has_mask)
+        dialog = BatchDialog(self, folder, c.params, c.has_mask)
         if dialog.exec() != BatchDialog.DialogCode.Accepted:
             return False
-        inputs = list_images(Path(dialog.source.text()))
-        if not inputs:
-            self.show_error("Batch", f"No images in {dialog.source.text()}.")
+        plan = c.batch(Path(dialog.source.text()), Path(dialog.dest.text()), dialog.fmt.currentData(),
+                       dialog.quality.value(), dialog.sidecar.isChecked())
+        if plan is None:
             return False
-        plan = BatchPlan(params, inputs, Path(dialog.dest.text()), dialog.fmt.currentData(),
-                         dialog.quality.value(), self.doc.coverage() if has_mask else None, dialog.sidecar.isChecked())
-        self._progress_dialog = QProgressDialog(f"Restoring {len(inputs)} photos…", "Cancel", 0, 1000, self)
+        self._progress_dialog = QProgressDialog(f"Restoring {len(plan.inputs)} photos…", "Cancel", 0, 1000, self)
         self._progress_dialog.setWindowTitle("Batch")
         self._progress_dialog.setWindowModality(Qt.WindowModality.WindowModal)
         self._progress_dialog.setMinimumDuration(0)
         self._progress_dialog.setMinimumWidth(420)
         self._progress_dialog.setAutoClose(False)
         self._progress_dialog.setAutoReset(False)
-        self._progress_dialog.canceled.connect(self.batch_runner.cancel)
+        self._progress_dialog.canceled.connect(c.jobs.cancel_batch)
         self._progress_dialog.show()
-        self.batch_runner.start(lambda reporter: run_batch(plan, reporter), context=plan)
         return True
 
     def _on_batch_progress(self, info: StepInfo) -> None:
@@ -727,19 +549,9 @@ class MainWindow(QMainWindow):
         if not running and self._progress_dialog is not None:
             self._progress_dialog.close()
             self._progress_dialog = None
-        self._update_state()
-
-    def _on_batch_cancelled(self) -> None:
-        self.statusBar().showMessage("Batch cancelled; results written so far are kept", 5000)
 
     def _on_batch_finished(self, report: BatchReport) -> None:
-        done = len(report.written)
-        lines = [f"{done} written to {report.written[0].parent}" if done else "Nothing written."]
-        lines += [f"Failed: {p.name}: {why}" for p, why in report.failed]
-        lines += [f"Skipped: {p.name}: {why}" for p, why in report.skipped]
-        self.last_batch_report = report
-        self.statusBar().showMessage(lines[0], 10_000)
-        box = QMessageBox(QMessageBox.Icon.Information, "Batch finished", "\n".join(lines[:20]),
+        box = QMessageBox(QMessageBox.Icon.Information, "Batch finished", "\n".join(batch_summary(report)[:20]),
                           QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
@@ -823,18 +635,16 @@ class MainWindow(QMainWindow):
             wizard.shutdown()  # the run stays resumable
             wizard.close()
         self.statusBar().showMessage("Stopping…")
-        for runner in (self.runner, self.batch_runner, self.loader, self.estimator, self.defects.runner):
-            runner.shutdown()
+        self.controller.shutdown()
         self.save_settings()
-        # Qt deletes the document (a child) while destroying the window: its signals must not
+        # Qt deletes the document (a grandchild) while destroying the window: its signals must not
         # reach half-destroyed widgets.
         self.doc.blockSignals(True)
         self.doc.undo_stack.blockSignals(True)
         event.accept()
 
     def save_settings(self) -> None:
-        self.settings.task = self.task_panel.params()
+        self.settings.task = self.controller.params
         self.mask_panel.save(self.settings)
         self.settings.set_window_state(self.saveGeometry(), self.saveState())
         self.settings.sync()
-

@@ -66,7 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     fields = ("data", "name", "arch", "preset", "channels", "patch", "steps", "minutes", "batch", "lr", "objective",
               "parameterisation", "covariance", "schedule", "T", "learn_betas", "t_sampling", "seed", "device", "amp",
               "checkpoint_every", "val_every", "init_from", "threads", "ema_decay", "warmup", "min_scale",
-              "step1_beta", "turns", "lr_decay")
+              "step1_beta", "turns", "lr_decay", "z_sigma_sqrt_T")
     given = {k: getattr(args, k) for k in fields if getattr(args, k, None) not in (None, "")}
     if network:
         given["network"] = network
@@ -277,7 +277,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  network        {net['arch']} ({params:,} parameters)")
     d = meta["diffusion"]
     print(f"  diffusion      T={d['T']} schedule={d['schedule']} parameterisation={d['parameterisation']} "
-          f"covariance={d.get('covariance', 'diagonal')}")
+          f"covariance={d.get('covariance', 'diagonal')}"
+          + (f" z_sigma/sqrt(T)={'yes' if d.get('z_sigma_sqrt_T', False) else 'no'}"
+             if d['parameterisation'] == 'paper' else ""))
     data = meta["data"]
     print(f"  data           {data.get('kind')} channels={data['channels']} patch={data.get('patch_size')}")
     tr = meta.get("training", {})
@@ -341,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--covariance", choices=modes.COVARIANCES,
                    help="reverse covariance: diagonal (the paper's) or a full C x C matrix per pixel "
                         "(channels; paper network; from a diagonal model with --init-from it starts as that model)")
+    t.add_argument("--z-sigma-sqrt-t", dest="z_sigma_sqrt_T", action=argparse.BooleanOptionalAction, default=None,
+                   help="paper parameterisation: Sigma = sigmoid(z_sigma / sqrt(T) + logit(b_t)), the authors' form "
+                        "(default on; with --init-from, the starting model's form; off: sigmoid(z_sigma + logit(b_t)))")
     t.add_argument("--schedule", choices=modes.SCHEDULES, help="noise schedule")
     t.add_argument("--T", type=_lim("T"), help="number of diffusion steps")
     t.add_argument("--step1-beta", type=_lim("step1_beta"), help="b_1 of the paper schedule")

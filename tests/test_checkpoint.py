@@ -239,3 +239,36 @@ def test_validating_bundled_models_stays_off_the_compiler_stack() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True)
     n, dynamo, sympy = out.stdout.split()
     assert int(n) >= 5 and (dynamo, sympy) == ("False", "False")
+
+
+@pytest.mark.parametrize("name", ["swissroll-paper", "deadleaves-paper"])
+def test_bundled_paper_models_keep_the_unscaled_z_sigma_bit_for_bit(name: str) -> None:
+    """The bundled model.json files predate z_sigma_sqrt_T: they load with the old form, and the
+    reverse step's variance is exactly logsigmoid(z_sigma + logit(b_t)) of their network's output."""
+    folder = Path(__file__).resolve().parents[1] / "models" / name
+    assert "z_sigma_sqrt_T" not in json.loads((folder / "model.json").read_text())["diffusion"]
+    model = load_checkpoint(folder).diffusion.eval()
+    assert model.cfg.z_sigma_sqrt_T is False
+    c = model.net.cfg.channels
+    x = torch.randn((64, c, 1, 1) if c == 2 else (2, c, 16, 16), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for ti in (2, model.T // 2, model.T):
+            t = torch.full((x.shape[0],), ti)
+            beta = model.betas()[ti - 1].float()
+            z_sigma = model.net(x, t).float()[:, c:2 * c]
+            legacy = torch.nn.functional.logsigmoid(z_sigma + torch.logit(beta))
+            assert torch.equal(model.reverse_step(x, t).logvar, legacy)
+
+
+def test_z_sigma_form_round_trips_and_a_bad_value_is_refused(tmp_path: Path) -> None:
+    from dpm_desktop.core.train import TrainConfig, Trainer
+
+    paper = Trainer(TrainConfig(data="swissroll", out=str(tmp_path / "paper"), steps=2, T=20, batch=16, preset="tiny",
+                                checkpoint_every=2, val_every=2)).run()
+    assert json.loads((paper / "model.json").read_text())["diffusion"]["z_sigma_sqrt_T"] is True
+    assert load_checkpoint(paper).diffusion.cfg.z_sigma_sqrt_T is True
+    edit_meta(paper, lambda m: m["diffusion"].pop("z_sigma_sqrt_T"))
+    assert load_checkpoint(paper).diffusion.cfg.z_sigma_sqrt_T is False
+    edit_meta(paper, lambda m: m["diffusion"].update(z_sigma_sqrt_T="yes"))
+    with pytest.raises(CheckpointError, match="z_sigma_sqrt_T must be true or false"):
+        load_checkpoint(paper)

@@ -242,3 +242,32 @@ def test_channel_covariance_samples_have_that_covariance() -> None:
     x = step.noise(torch.randn(n, 2, 1, 1, generator=g)).view(n, 2)
     want = torch.tensor([[0.5, 0.4], [0.4, 0.8 * 0.8 * 0.5 + 2.0]])
     assert torch.allclose(torch.cov(x.T), want, atol=0.02)
+
+
+@pytest.mark.parametrize("saved", [{}, {"z_sigma_sqrt_T": True}, {"z_sigma_sqrt_T": False}])
+def test_paper_variance_is_sigmoid_of_z_sigma_over_sqrt_T_plus_logit_beta(saved: dict) -> None:
+    """The authors' model.py divides z_sigma by sqrt(T) before the sigmoid; a config saved without
+    the field (an older checkpoint) keeps the unscaled form."""
+    T = 25
+    net = PaperNet(PaperNetConfig(channels=1, T=T, conv_layers=0, scales=1, dense_lower_width=4,
+                                  dense_lower_layers=1, dense_lower_out=2, dense_upper_width=4, dense_upper_layers=1))
+    base = {"T": T, "schedule": "paper", "step1_beta": 1e-2, "parameterisation": "paper"}
+    model = GaussianDiffusion(net, DiffusionConfig.from_dict({**base, **saved}))
+    scaled = saved.get("z_sigma_sqrt_T", False)
+    assert model.cfg.z_sigma_sqrt_T is scaled
+    z_sigma = torch.tensor([-40.0, -3.0, 0.0, 2.5, 30.0]).view(5, 1, 1, 1)
+    out = torch.cat([torch.zeros_like(z_sigma), z_sigma], dim=1)  # (z_mu, z_sigma), hand-made
+    x, t = torch.zeros(5, 1, 1, 1), torch.full((5,), 9)
+    step = model.reverse_step(x, t, net=lambda *_: out)
+    b = model.betas()[8].double()
+    z = z_sigma.double() / math.sqrt(T) if scaled else z_sigma.double()
+    want = 1 / (1 + torch.exp(-(z + torch.log(b / (1 - b)))))
+    assert torch.allclose(step.logvar.exp().double(), want, rtol=1e-5, atol=0)
+    assert (step.logvar.exp().double() - torch.sigmoid(z_sigma.double() + torch.logit(b))).abs().max() \
+        > (1e-3 if scaled else -1)  # the two forms differ where z_sigma is not 0
+
+
+def test_new_paper_configs_scale_z_sigma_and_a_non_boolean_is_refused() -> None:
+    assert DiffusionConfig().z_sigma_sqrt_T is True
+    with pytest.raises(ValueError, match="z_sigma_sqrt_T"):
+        DiffusionConfig(z_sigma_sqrt_T="yes")  # type: ignore[arg-type]

@@ -382,3 +382,30 @@ def test_init_from_a_training_state_continues_weights_ema_and_optimizer(tmp_path
     assert "opt.0.exp_avg" not in state and not moments[0]["exp_avg"].any()  # left out, rebuilt by training
     trainer.prepare()
     trainer.train_step()  # and training goes on from it
+
+
+def test_z_sigma_form_is_kept_by_fine_tunes_and_resumes_of_older_runs(tmp_path: Path) -> None:
+    """A model saved before z_sigma_sqrt_T (the field stripped) is unscaled: a fine-tune from it stays
+    unscaled unless the other form is asked for, which is refused; an older run resumes unscaled."""
+    old = tmp_path / "old"
+    Trainer(swissroll_cfg(old, 5)).run()
+    for meta_file in [*old.glob("state-*/model.json")]:
+        meta = json.loads(meta_file.read_text())
+        del meta["diffusion"]["z_sigma_sqrt_T"]
+        meta_file.write_text(json.dumps(meta))
+    settings = json.loads((old / "settings.json").read_text())
+    assert settings.pop("z_sigma_sqrt_T") is True
+    (old / "settings.json").write_text(json.dumps(settings))
+
+    tune = Trainer(swissroll_cfg(tmp_path / "tune", 3, init_from=str(old)))
+    tune.run()
+    assert load_checkpoint(tmp_path / "tune").diffusion.cfg.z_sigma_sqrt_T is False
+    assert json.loads((tmp_path / "tune" / "settings.json").read_text())["z_sigma_sqrt_T"] is False
+    with pytest.raises(TrainError, match="fine-tune keeps its form"):
+        Trainer(swissroll_cfg(tmp_path / "tune2", 3, init_from=str(old), z_sigma_sqrt_T=True)).setup()
+
+    resumed = Trainer(swissroll_cfg(old, 8), resume=True, given={"steps"})
+    assert resumed.cfg.z_sigma_sqrt_T is False
+    resumed.run()
+    assert load_checkpoint(old).diffusion.cfg.z_sigma_sqrt_T is False
+    assert Trainer(swissroll_cfg(tmp_path / "new", 3)).cfg.z_sigma_sqrt_T is True

@@ -261,7 +261,7 @@ def read_tensor_table(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
 def _build(meta: dict[str, Any], meta_path: Path) -> GaussianDiffusion:
     try:
         net = build_network(meta["network"]["arch"], meta["network"]["config"])
-        return GaussianDiffusion(net, DiffusionConfig(**meta["diffusion"]))
+        return GaussianDiffusion(net, DiffusionConfig.from_dict(meta["diffusion"]))
     except (TypeError, ValueError, KeyError, RuntimeError) as e:
         raise CheckpointError(f"{meta_path}: invalid model description ({e})") from None
 

@@ -4,7 +4,9 @@ Two parameterisations of the reverse Gaussian p(x_{t-1} | x_t) = N(mu, Sigma), e
 same bound code:
 
 * ``paper`` (Sohl-Dickstein et al. 2015): the network gives z_mu, z_sigma and
-  ``mu = sqrt(1 - b_t) x_t + sqrt(b_t) z_mu``, ``Sigma = sigmoid(z_sigma + logit(b_t))``.
+  ``mu = sqrt(1 - b_t) x_t + sqrt(b_t) z_mu``, ``Sigma = sigmoid(z_sigma / sqrt(T) + logit(b_t))``
+  (the authors' ``model.py`` divides z_sigma by sqrt(T), "to make its impact scaled appropriately
+  with mu_coeff"; checkpoints made before ``z_sigma_sqrt_T`` existed use ``sigmoid(z_sigma + logit(b_t))``).
   With ``covariance="channels"`` the network also gives the strictly lower entries of a unit
   lower-triangular L per pixel, and Sigma = L diag(sigmoid(...)) L^T couples the channels of a
   pixel (for the Swiss roll: the two coordinates). The best diagonal Gaussian cannot lie along a
@@ -29,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -49,8 +51,21 @@ class DiffusionConfig:
     learn_betas: bool = False
     parameterisation: str = "paper"
     covariance: str = "diagonal"  # diagonal | channels (full C x C per pixel; paper parameterisation)
+    # Paper parameterisation: z_sigma / sqrt(T) before the sigmoid, as the authors' code does. New
+    # models have it; a saved config without the field is older and gets False (see from_dict).
+    z_sigma_sqrt_T: bool = True
+
+    # Fields added after checkpoints were first saved -> the behaviour those checkpoints had.
+    LEGACY: ClassVar[dict[str, Any]] = {"z_sigma_sqrt_T": False}
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> DiffusionConfig:
+        """The config saved in a model.json; a field it lacks takes its pre-field value from LEGACY."""
+        return cls(**{**cls.LEGACY, **saved})
 
     def __post_init__(self) -> None:
+        if not isinstance(self.z_sigma_sqrt_T, bool):
+            raise ValueError(f"z_sigma_sqrt_T must be true or false, got {self.z_sigma_sqrt_T!r}")
         if self.parameterisation not in PARAMETERISATIONS:
             raise ValueError(f"unknown parameterisation {self.parameterisation!r}")
         if self.covariance not in COVARIANCES:
@@ -188,7 +203,7 @@ class GaussianDiffusion(nn.Module):
             if self.cfg.covariance == "channels":
                 tril = out[:, 2 * c:]
             mean = (1 - beta).sqrt() * xt + beta.sqrt() * z_mu
-            logvar = nn.functional.logsigmoid(z_sigma + torch.logit(beta))
+            logvar = nn.functional.logsigmoid(self.z_sigma_logit(z_sigma) + torch.logit(beta))
             pred_x0 = (mean - ct * xt) / c0
             frac = (logvar - log_post) / (log_beta - log_post)
         else:
@@ -199,6 +214,11 @@ class GaussianDiffusion(nn.Module):
             frac = (v + 1) / 2
             logvar = frac * log_beta + (1 - frac) * log_post
         return ReverseStep(mean, logvar, pred_x0, frac, tril)
+
+    def z_sigma_logit(self, z_sigma: torch.Tensor) -> torch.Tensor:
+        """What the paper parameterisation adds to logit(b_t): z_sigma, divided by sqrt(T) when the
+        config says so (the authors' form)."""
+        return z_sigma / math.sqrt(self.T) if self.cfg.z_sigma_sqrt_T else z_sigma
 
     def eps_from_x0(self, xt: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         ab = _at(self.terms().alphas_bar, t, xt)

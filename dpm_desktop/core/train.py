@@ -91,6 +91,9 @@ class TrainConfig:
     objective: str | None = None  # bound | hybrid
     parameterisation: str | None = None  # paper | eps
     covariance: str = "diagonal"  # diagonal | channels (full C x C per pixel, paper parameterisation)
+    # Paper parameterisation: z_sigma / sqrt(T) before the sigmoid (the authors' form). None: yes for a
+    # new model; with --init-from, the form of the model it starts from (fine-tuning keeps its function).
+    z_sigma_sqrt_T: bool | None = None
     schedule: str | None = None
     T: int | None = None
     step1_beta: float | None = None
@@ -124,6 +127,10 @@ class TrainConfig:
                 setattr(c, key, d.get(key))
         if c.amp is None:
             c.amp = d.get("amp", "auto")
+        if c.z_sigma_sqrt_T is None:
+            c.z_sigma_sqrt_T = True  # setup() switches to the --init-from model's form if that differs
+        if not isinstance(c.z_sigma_sqrt_T, bool):
+            raise TrainError(f"z_sigma_sqrt_T must be true or false, got {c.z_sigma_sqrt_T!r}")
         if c.steps is None and c.minutes is None:
             c.steps = d["steps"]
         if c.learn_betas and c.schedule != "paper":
@@ -178,7 +185,8 @@ def build_model(cfg: TrainConfig, data_kind: str, channels: int) -> GaussianDiff
         settings["extra_outputs"] = tril_size(channels)
     net = build_network(cfg.arch, settings)
     dcfg = DiffusionConfig(T=cfg.T, schedule=cfg.schedule, step1_beta=cfg.step1_beta, learn_betas=cfg.learn_betas,
-                           parameterisation=cfg.parameterisation, covariance=cfg.covariance)
+                           parameterisation=cfg.parameterisation, covariance=cfg.covariance,
+                           z_sigma_sqrt_T=cfg.z_sigma_sqrt_T)
     return GaussianDiffusion(net, dcfg)
 
 
@@ -349,6 +357,7 @@ class Trainer:
         self.changed: dict[str, list[Any]] = {}
         if resume:
             cfg = self._resumed_config(cfg, given)
+        self.z_sigma_given = cfg.z_sigma_sqrt_T is not None
         self.cfg = cfg.resolved()
         self.events = events or (lambda e: None)
         self.stop_requested = False
@@ -361,9 +370,12 @@ class Trainer:
         if not saved.is_file():
             raise TrainError(f"{self.run_dir}: nothing to resume (no settings.json)")
         try:
-            base = TrainConfig(**_tuple_fix(json.loads(saved.read_text())))
+            saved_settings = json.loads(saved.read_text())
+            base = TrainConfig(**_tuple_fix(saved_settings))
         except (OSError, ValueError, TypeError) as e:
             raise TrainError(f"{saved}: unreadable run settings ({e})") from None
+        if "z_sigma_sqrt_T" not in saved_settings:  # a run begun before the field: its model is unscaled
+            base.z_sigma_sqrt_T = False
         default = TrainConfig()
         if given is None:
             given = {k for k in asdict(cfg) if getattr(cfg, k) != getattr(default, k)}
@@ -500,6 +512,20 @@ class Trainer:
         groups = param_groups if param_groups is not None else self.optimizer.state_dict()["param_groups"]
         self.optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
 
+    def _keep_z_sigma_form(self, init_cfg: DiffusionConfig) -> None:
+        """A fine-tune keeps the z_sigma form of the model it starts from (the same weights under the
+        other form would give another variance); asking for the other form explicitly is refused."""
+        want = init_cfg.z_sigma_sqrt_T
+        if self.cfg.parameterisation != "paper" or init_cfg.parameterisation != "paper" \
+                or self.raw_model.cfg.z_sigma_sqrt_T == want:
+            return
+        if self.z_sigma_given:
+            have = "divides" if want else "does not divide"
+            raise TrainError(f"--init-from {self.cfg.init_from}: that model {have} z_sigma by sqrt(T), and a "
+                             "fine-tune keeps its form; leave --z-sigma-sqrt-t / --no-z-sigma-sqrt-t out")
+        self.cfg.z_sigma_sqrt_T = want
+        self.raw_model.cfg.z_sigma_sqrt_T = want
+
     def _continued_state(self, init: Any) -> dict[str, torch.Tensor]:
         """With --init-from a training state (a run folder or a state folder, such as a campaign's
         committed state): its raw weights and the optimizer moments it holds, so that training
@@ -566,6 +592,7 @@ class Trainer:
                 init = load_checkpoint(Path(cfg.init_from))
             except CheckpointError as e:
                 raise TrainError(f"cannot fine-tune: {e}") from None
+            self._keep_z_sigma_form(init.diffusion.cfg)
             continued = self._continued_state(init)
             target = self.raw_model.state_dict()
             if any(k.startswith("model.") and (k[6:] not in target or v.shape != target[k[6:]].shape)

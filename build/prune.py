@@ -19,7 +19,11 @@ EXCLUDED_MODULES = [
     "tkinter", "_tkinter", "pytest", "_pytest", "pluggy", "IPython", "matplotlib", "pandas", "scipy",
     "networkx", "jinja2", "expecttest", "hypothesis", "tensorboard", "onnx", "onnxruntime", "onnxscript",
     "triton", "setuptools", "pkg_resources", "pip",
-    "PySide6.QtNetwork", "PySide6.QtOpenGL", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtSvg",
+    "PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtSvg",
+    # pyqtgraph (the wizard's curves) tries QtTest and QtSvg at import and runs without them (its
+    # test helpers and SVG export, unused here). Not QtOpenGL nor QtOpenGLWidgets: pyqtgraph 0.14
+    # imports both unconditionally (pyqtgraph.Qt.OpenGLHelpers), though it never draws with OpenGL here.
+    "PySide6.QtTest",
 ]
 
 # Qt plugins kept, by folder (None: the whole folder); every other plugin folder goes. Kept: the

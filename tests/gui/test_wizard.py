@@ -1,6 +1,6 @@
 """The training wizard (issue 6): the whole walk from a folder to a model in the picker, with the
 real trainer as a child process; folders that cannot be used; and its parts (events, run folders,
-trainer arguments, the curve plot) on their own."""
+trainer arguments) on their own (the curve plot: test_wizard_curves.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from dpm_desktop.core.registry import list_models, runs_dir, user_models_dir
 from dpm_desktop.gui.model import run_store
 from dpm_desktop.gui.model.train_plan import TrainPlan, finetune_settings
 from dpm_desktop.gui.model.training_run import TrainingRun, parse_event
-from dpm_desktop.gui.ui.wizard.curves import CurvePlot, nice_ticks
 
 from . import wizard_support
 from .wizard_support import TRAIN_TIMEOUT_MS, open_wizard
@@ -230,16 +229,3 @@ def test_plans_become_valid_trainer_arguments(tmp_path, tiny_rgb_model):
     assert "width=16" in args.network and "mults=[1, 2]" in args.network
     assert finetune_settings(meta)["channels"] == 3
 
-
-def test_curve_plot_draws_every_state(qtbot):
-    assert nice_ticks(0, 100) == [0, 50, 100] or nice_ticks(0, 100)[0] == 0
-    plot = CurvePlot("Loss", "#4c9bf5", empty_text="nothing yet", log_y=True, smoothed=True)
-    qtbot.addWidget(plot)
-    plot.resize(320, 180)
-    assert not plot.grab().isNull()  # empty
-    plot.set_points([20, 40, 60, 80], [1.0, 0.5, 0.3, float("nan")])
-    plot.set_x_max(1000)
-    assert plot.ys == [1.0, 0.5, 0.3] and not plot.grab().isNull()
-    plot.log_y = False
-    plot.set_points([20, 40], [-3.0, -4.0], [0.2, 0.3])  # negative bits/px with error bars
-    assert not plot.grab().isNull()

@@ -27,9 +27,9 @@ from ...model.run_store import new_run_dir, read_events, read_settings, read_sta
 from ...workers.train_process import Outcome
 from ..task_panel import format_eta
 from ..widgets import muted
-from .curves import CurvePlot
 
 if TYPE_CHECKING:
+    from .curves import CurvePlot
     from .wizard import TrainWizard
 
 PREVIEW_SIDE = 300
@@ -77,10 +77,14 @@ class TrainingPage(QWizardPage):
         for w in (self.details_button, self.restart_button):
             w.hide()
 
-        self.loss_plot = CurvePlot("Training loss", LOSS_COLOR, empty_text="The loss appears after the first steps",
-                                   log_y=True, smoothed=True)
-        self.val_plot = CurvePlot("Validation bound K (bits/px, higher is better)", VAL_COLOR,
-                                  empty_text="Measured on held-out photos at every validation")
+        from .curves import CurvePlot  # imports pyqtgraph: here, so that the app starts without it
+
+        self.loss_plot: CurvePlot = CurvePlot("Training loss", LOSS_COLOR,
+                                              empty_text="The loss appears after the first steps",
+                                              log_y=True, smoothed=True)
+        self.val_plot: CurvePlot = CurvePlot("Validation bound K (bits/px, higher is better)", VAL_COLOR,
+                                             empty_text="Measured on held-out photos at every validation",
+                                             y_label="bits/px")
         self.preview = QLabel()
         self.preview.setObjectName("preview")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -77,6 +77,8 @@ def test_app_self_test_builds_the_window_offscreen(tmp_path: Path) -> None:
     assert "skip  models" in run.stdout
     window = next(line for line in run.stdout.splitlines() if "main window" in line)
     assert window.startswith("ok") and "platform 'offscreen'" in window and "sample.jpg opened" in window, window
+    plot = next(line for line in run.stdout.splitlines() if "training plot" in line)
+    assert plot.startswith("ok") and "pyqtgraph" in plot and "log axis True" in plot, plot
     assert not (tmp_path / "home" / "settings.ini").exists()  # the check leaves the user's settings alone
 
 

@@ -260,6 +260,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if res.data_log_density_bits is not None:
             print(f"log-density of this data: {res.data_log_density_bits:.3f} {res.unit}; the most K can reach "
                   f"with this model's b_1 (E log q(x_1)): {res.ceiling_bits:.3f} {res.unit}")
+        if res.ceiling_interval_bits is not None:
+            lo, hi = res.ceiling_interval_bits
+            print(f"ceiling: K* in [{lo:.2f}, {hi:.2f}] {res.unit} at b_1 = {res.ceiling_b1:.3g} (the best K any model "
+                  f"can reach on this generator; {res.ceiling_note})")
+        elif res.ceiling_note:
+            print(f"ceiling: not known ({res.ceiling_note})")
     return 0
 
 

@@ -96,8 +96,16 @@ def dead_leaves(size: int, rng: np.random.Generator, *, r_min: float = 1.0, r_ma
     (over the image grown by r_max, so that edges are covered like the interior) and uniform
     intensities, drawn front to back until every pixel is covered.
     """
+    return dead_leaves_segmented(size, rng, r_min=r_min, r_max=r_max, max_disks=max_disks)[0]
+
+
+def dead_leaves_segmented(size: int, rng: np.random.Generator, *, r_min: float = 1.0, r_max: float | None = None,
+                          max_disks: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`dead_leaves` (the same draws, so the same image) and its segmentation: an int32 HxW
+    map of which disk (in drawing order) each pixel shows."""
     r_max = r_max if r_max is not None else size / 2
     img = np.full((size, size), np.nan, dtype=np.float32)
+    labels = np.full((size, size), -1, dtype=np.int32)
     covered = np.zeros((size, size), dtype=bool)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     a, b = r_min**-2, r_max**-2
@@ -111,7 +119,7 @@ def dead_leaves(size: int, rng: np.random.Generator, *, r_min: float = 1.0, r_ma
         cx = rng.uniform(-r_max, size + r_max, k)
         cy = rng.uniform(-r_max, size + r_max, k)
         vals = rng.random(k).astype(np.float32)
-        for r, x0, y0, v in zip(radii, cx, cy, vals, strict=True):
+        for i, (r, x0, y0, v) in enumerate(zip(radii, cx, cy, vals, strict=True)):
             x_lo, x_hi = max(int(x0 - r), 0), min(int(x0 + r) + 1, size)
             y_lo, y_hi = max(int(y0 - r), 0), min(int(y0 + r) + 1, size)
             if x_lo >= x_hi or y_lo >= y_hi:
@@ -120,9 +128,10 @@ def dead_leaves(size: int, rng: np.random.Generator, *, r_min: float = 1.0, r_ma
             new = sub & ~covered[y_lo:y_hi, x_lo:x_hi]
             if new.any():
                 img[y_lo:y_hi, x_lo:x_hi][new] = v
+                labels[y_lo:y_hi, x_lo:x_hi][new] = drawn + i
                 covered[y_lo:y_hi, x_lo:x_hi] |= new
         drawn += k
-    return img
+    return img, labels
 
 
 DEAD_LEAVES_MEAN, DEAD_LEAVES_STD = 0.5, math.sqrt(1 / 12)  # uniform intensities

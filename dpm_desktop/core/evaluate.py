@@ -9,8 +9,10 @@ from typing import Any
 
 import torch
 
+from .ceilings import deadleaves_ceiling
 from .checkpoint import Checkpoint
 from .datasets import DeadLeaves, ImageFolder, SwissRoll, scan_folder
+from .deadleaves_stats import STATS as DEADLEAVES_STATS
 from .progress import NULL_REPORTER, Reporter
 
 PAPER_TABLE1 = {"swissroll": 2.35, "deadleaves": 1.489}
@@ -30,6 +32,10 @@ class BoundResult:
     paper_K_bits: float | None = None
     data_log_density_bits: float | None = None  # E log p_data, where it is known
     ceiling_bits: float | None = None  # E log q(x_1): the most K can reach with this model's b_1
+    # Dead leaves: E log q(x_1) is not known in closed form; [lower, upper] holds it (core/ceilings.py)
+    ceiling_interval_bits: list[float] | None = None
+    ceiling_b1: float | None = None
+    ceiling_note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,10 +91,20 @@ def evaluate_bound(ckpt: Checkpoint, data: str, *, n: int = 256, all_terms: bool
     l_null = -(HALF_LOG2_2PI_E + 0.5 * math.log2(null_var)) * dims
     K = float(k_items.mean())
     stderr = float(k_items.std() / math.sqrt(len(k_items))) if len(k_items) > 1 else float("nan")
-    known = ceiling = None
+    res = BoundResult(K, K - l_null, stderr, len(k_items), l_null, unit, all_terms, data, PAPER_TABLE1.get(data))
+    b1 = float(diffusion.betas()[0])
     if data == "swissroll":
         roll = SwissRoll()
-        known = roll.true_log_density_bits()
-        ceiling = roll.true_log_density_bits(blur_var=float(diffusion.betas()[0]))
-    return BoundResult(K, K - l_null, stderr, len(k_items), l_null, unit, all_terms, data,
-                       PAPER_TABLE1.get(data), known, ceiling)
+        res.data_log_density_bits = roll.true_log_density_bits()
+        res.ceiling_bits = roll.true_log_density_bits(blur_var=b1)
+    elif data == "deadleaves":
+        size = int(x.shape[-1])
+        res.ceiling_b1 = b1
+        if size in DEADLEAVES_STATS:
+            c = deadleaves_ceiling(size, b1, meta["data_std"])
+            res.ceiling_interval_bits = [c.lower_bits, c.upper_bits]
+            res.ceiling_note = c.stats
+        else:
+            res.ceiling_note = (f"no stored generator statistics for {size} px patches "
+                                f"(scripts/deadleaves_ceiling_stats.py --size {size} adds them)")
+    return res

@@ -184,7 +184,6 @@ def training_throughput(run: Run, heldout: Path, steps: int, report: Report) -> 
         cfg = TrainConfig(data=data, arch=arch, preset="small", channels=channels, batch=16, patch=64,
                           out=str(WORK_DIR / f"train-{arch}"), device=run.device, seed=run.seed)
         trainer = Trainer(cfg)
-        trainer.setup()
         for _ in range(3):  # warm-up: allocator, autocast caches, the first optimizer step
             trainer.train_step()
         _, tm = timed(lambda tr=trainer: [tr.train_step() for _ in range(steps)])

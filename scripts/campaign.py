@@ -4,7 +4,7 @@ the compute ledger's figures.
 ``save``: the newest intact state of the campaign's run folder, as a bf16 copy (weights, EMA weights,
 Adam's second moments; ≤ ~30 MB), into ``campaign/<name>/`` for committing. ``dpm train --init-from``
 that folder continues the training (raw and EMA weights and the optimizer's moments, see
-``Trainer._continued_state``); ``--resume`` on the run folder itself continues it exactly.
+``core.fine_tune``); ``--resume`` on the run folder itself continues it exactly.
 ``ledger``: steps, CPU thread-hours and the validation curve of the run, from its progress.jsonl.
 
     python scripts/campaign.py save --run runs/campaign-photo-rgb --to campaign/photo-rgb

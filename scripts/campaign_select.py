@@ -26,9 +26,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.flops import peak_gflops, step_flops
-from dpm_desktop.core.denoise_math import one_step_denoise
 from dpm_desktop.core.device import cpu_supports_bf16
 from dpm_desktop.core.train import TrainConfig, Trainer
+from dpm_desktop.core.validation import denoise_at_sigma25, psnr
 
 # The shipped photo-rgb's recipe; only the network changes between candidates.
 RECIPE = {"patch": 64, "batch": 16, "lr": 4e-4, "t_sampling": "restoration", "objective": "hybrid",
@@ -46,24 +46,14 @@ def make_trainer(name: str, data: str, threads: int, amp: str = "off", **extra) 
     cfg = TrainConfig(data=data, out=str(OUT / name), name=name, arch="unet", network=CANDIDATES[name],
                       threads=threads, amp=amp, steps=10**9, val_every=10**9, checkpoint_every=10**9,
                       val_count=256, **RECIPE, **extra)
-    tr = Trainer(cfg)
-    tr.setup()
-    return tr
+    return Trainer(cfg)
 
 
-@torch.no_grad()
 def val_psnr25(tr: Trainer) -> float:
     """The trainer's validation PSNR at sigma 25 (EMA weights, one call), without the bound (about 20
     network calls per patch, which would cost more than the training between two validations)."""
-    d = tr.data_desc
-    x = tr.val_batch
-    gen = torch.Generator().manual_seed(1234)
-    sigma = 25 / 255 * d["scale"]
-    noisy = x + sigma * torch.randn(x.shape, generator=gen)
-    den = torch.cat([one_step_denoise(tr.ema, n, sigma) for n in noisy.split(64)])
-    lo, hi = sorted(((0 - d["offset"]) * d["scale"], (1 - d["offset"]) * d["scale"]))
-    mse = ((den.float().clamp(lo, hi) - x) ** 2).mean() / d["scale"] ** 2
-    return float(10 * torch.log10(1 / mse))
+    _, den = denoise_at_sigma25(tr.ema, tr.val_batch, tr.data_desc, torch.Generator().manual_seed(1234), chunk=64)
+    return psnr(den, tr.val_batch, tr.data_desc)
 
 
 def time_steps(tr: Trainer, n: int) -> float:

@@ -20,6 +20,7 @@ from support import write_photo
 from dpm_desktop.cli import main
 from dpm_desktop.core import checkpoint as checkpoint_module
 from dpm_desktop.core.checkpoint import load_checkpoint
+from dpm_desktop.core.timestep_sampling import RestorationSampler
 from dpm_desktop.core.train import TrainConfig, Trainer, TrainError, autocast_for, validate
 
 FAST_SWISSROLL = ["--data", "swissroll", "--T", "20", "--batch", "128", "--preset", "tiny", "--threads", "1"]
@@ -95,7 +96,6 @@ def test_a_channel_covariance_fine_tune_starts_as_the_diagonal_model_and_improve
     Trainer(swissroll_cfg(tmp_path / "diag", 30)).run()
     source = load_checkpoint(tmp_path / "diag").diffusion.eval()
     grown = Trainer(swissroll_cfg(tmp_path / "cov", 30, init_from=str(tmp_path / "diag"), covariance="channels"))
-    grown.setup()
     x0 = torch.randn(512, 2, 1, 1)
     with torch.no_grad():
         k_before = source.bound(x0, all_terms=True, generator=torch.Generator().manual_seed(0))
@@ -133,6 +133,26 @@ def test_validation_bound_is_float32_even_in_bf16_runs() -> None:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
                 ks.append(ckpt.diffusion.bound(val, stratified=True, generator=torch.Generator().manual_seed(1)))
     assert not torch.allclose(ks[0].float(), ks[1].float(), atol=1e-4)  # bf16 does change the bound
+
+
+# The loss of every step and the validation of a fixed-seed run, as the trainer gave them before it
+# was split into train_config / timestep_sampling / fine_tune / validation (commit 73153ff, 1 thread,
+# float32; reproduced bit for bit after the split). A change here changes what training does.
+PINNED_LOSSES = [1.0250557661056519, 0.992803692817688, 1.0007750988006592, 1.0194870233535767, 0.9881623983383179,
+                 0.9730494618415833, 0.9934698939323425, 0.985729455947876, 0.9900345802307129, 0.9753913283348083,
+                 0.9946550130844116, 0.9746444225311279, 12.574151039123535, 1.017816185951233, 0.9623784422874451,
+                 12.532918930053711, 0.9687880277633667, 0.9796611070632935, 0.9942936897277832, 0.9816329479217529,
+                 0.972182035446167, 0.9492534399032593, 0.9753068089485168, 0.9962581396102905, 0.9670814871788025]
+PINNED_VAL = {"bits_per_px": -685.9439086914062, "bits_stderr": 17.163265228271484, "psnr25": 20.2194881439209}
+
+
+def test_a_fixed_seed_run_gives_the_pinned_losses(tmp_path: Path, photo_folder: Path) -> None:
+    trainer = Trainer(folder_cfg(photo_folder, tmp_path / "run", 25, t_sampling="restoration", threads=1))
+    assert isinstance(trainer.t_sampler, RestorationSampler)
+    losses = [trainer.train_step()["loss"] for _ in range(25)]
+    assert losses == pytest.approx(PINNED_LOSSES, rel=1e-4)  # rel: other CPUs' kernels round differently
+    val = validate(trainer.ema, trainer.val_batch, trainer.data_desc, trainer.device, trainer.autocast)
+    assert val == pytest.approx(PINNED_VAL, rel=1e-4)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -372,7 +392,6 @@ def test_init_from_a_training_state_continues_weights_ema_and_optimizer(tmp_path
     state = load_file(str(saved / "train_state.safetensors"))
     assert all(v.dtype == torch.bfloat16 for k, v in state.items() if v.is_floating_point() and v.dim() > 0)
     trainer = Trainer(swissroll_cfg(tmp_path / "next", 1, init_from=str(saved)))
-    trainer.setup()
     ema = load_checkpoint(saved).diffusion.state_dict()
     for k, v in trainer.raw_model.state_dict().items():
         assert torch.equal(v, state[f"model.{k}"].float()), k
@@ -380,7 +399,6 @@ def test_init_from_a_training_state_continues_weights_ema_and_optimizer(tmp_path
     moments = trainer.optimizer.state_dict()["state"]
     assert moments and torch.equal(moments[0]["exp_avg_sq"], state["opt.0.exp_avg_sq"].float())
     assert "opt.0.exp_avg" not in state and not moments[0]["exp_avg"].any()  # left out, rebuilt by training
-    trainer.prepare()
     trainer.train_step()  # and training goes on from it
 
 
@@ -402,7 +420,7 @@ def test_z_sigma_form_is_kept_by_fine_tunes_and_resumes_of_older_runs(tmp_path: 
     assert load_checkpoint(tmp_path / "tune").diffusion.cfg.z_sigma_sqrt_T is False
     assert json.loads((tmp_path / "tune" / "settings.json").read_text())["z_sigma_sqrt_T"] is False
     with pytest.raises(TrainError, match="fine-tune keeps its form"):
-        Trainer(swissroll_cfg(tmp_path / "tune2", 3, init_from=str(old), z_sigma_sqrt_T=True)).setup()
+        Trainer(swissroll_cfg(tmp_path / "tune2", 3, init_from=str(old), z_sigma_sqrt_T=True))
 
     resumed = Trainer(swissroll_cfg(old, 8), resume=True, given={"steps"})
     assert resumed.cfg.z_sigma_sqrt_T is False

@@ -35,13 +35,12 @@ import shutil
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from .checkpoint import (
@@ -52,109 +51,22 @@ from .checkpoint import (
     save_checkpoint,
     save_tensors_atomic,
 )
-from .datasets import DatasetError, DeadLeaves, ImageFolder, SwissRoll, scan_folder, split_by_file
+from .datasets import DatasetError as DatasetError
+from .datasets import DeadLeaves, ImageFolder, SwissRoll, scan_folder, split_by_file
 from .device import autocast_for, cpu_supports_bf16, pick_device
 from .diffusion import DiffusionConfig, GaussianDiffusion, tril_size
-from .limits import OPEN_LOW, TRAIN_LIMITS
+from .fine_tune import FineTuneStart, start_from
 from .networks import build_network
-from .presets import DATA_DEFAULTS, network_settings
+from .presets import network_settings
+from .timestep_sampling import make_timestep_sampler
+from .train_config import TrainConfig, TrainError
+from .validation import measure_data_std, preview_grid, validate
 
 EventSink = Callable[[dict[str, Any]], None]
 STOP_FILE = "STOP"
 PARENT_ENV = "DPM_TRAIN_PARENT_PID"  # set by the desktop app: if it dies, stop with a checkpoint
 
 
-class TrainError(Exception):
-    """A training run that cannot start or continue; the message says why."""
-
-
-@dataclass
-class TrainConfig:
-    data: str = "swissroll"  # swissroll | deadleaves | a folder of images
-    out: str = "runs/run"
-    name: str = ""
-    arch: str | None = None
-    preset: str = "small"
-    network: dict[str, Any] = field(default_factory=dict)  # overrides on top of the preset
-    channels: int = 3
-    patch: int | None = None
-    steps: int | None = None
-    minutes: float | None = None
-    batch: int | None = None
-    lr: float | None = None
-    weight_decay: float = 0.0
-    warmup: int = 200
-    lr_decay: str = "cosine"  # cosine | none
-    lr_min_factor: float = 0.05
-    ema_decay: float = 0.999
-    grad_clip: float = 1.0
-    objective: str | None = None  # bound | hybrid
-    parameterisation: str | None = None  # paper | eps
-    covariance: str = "diagonal"  # diagonal | channels (full C x C per pixel, paper parameterisation)
-    # Paper parameterisation: z_sigma / sqrt(T) before the sigmoid (the authors' form). None: yes for a
-    # new model; with --init-from, the form of the model it starts from (fine-tuning keeps its function).
-    z_sigma_sqrt_T: bool | None = None
-    schedule: str | None = None
-    T: int | None = None
-    step1_beta: float | None = None
-    learn_betas: bool | None = None
-    t_sampling: str | None = None  # uniform | importance | restoration
-    restoration_sigma: tuple[float, float] = (2.0, 80.0)  # noise std range (0-255 scale) for t_sampling
-    restoration_share: float = 0.5
-    seed: int = 0
-    device: str = "auto"
-    amp: str | None = None  # auto | bf16 | off
-    checkpoint_every: int = 500
-    val_every: int = 500
-    val_count: int = 64
-    val_percent: float = 5.0
-    keep_states: int = 2
-    min_scale: float = 0.25
-    turns: bool = True  # random 90-degree turns of training crops (mirroring is always on)
-    init_from: str | None = None  # fine-tune: start from this checkpoint's weights
-    threads: int | None = None
-
-    def data_kind(self) -> str:
-        return self.data if self.data in ("swissroll", "deadleaves") else "folder"
-
-    def resolved(self) -> TrainConfig:
-        """Fill every unset field from the data kind's defaults."""
-        d = DATA_DEFAULTS[self.data_kind()]
-        c = copy.deepcopy(self)
-        for key in ("arch", "patch", "batch", "lr", "objective", "parameterisation", "schedule", "T", "step1_beta",
-                    "learn_betas", "t_sampling"):
-            if getattr(c, key) is None:
-                setattr(c, key, d.get(key))
-        if c.amp is None:
-            c.amp = d.get("amp", "auto")
-        if c.z_sigma_sqrt_T is None:
-            c.z_sigma_sqrt_T = True  # setup() switches to the --init-from model's form if that differs
-        if not isinstance(c.z_sigma_sqrt_T, bool):
-            raise TrainError(f"z_sigma_sqrt_T must be true or false, got {c.z_sigma_sqrt_T!r}")
-        if c.steps is None and c.minutes is None:
-            c.steps = d["steps"]
-        if c.learn_betas and c.schedule != "paper":
-            c.learn_betas = False  # learned betas are defined around the paper schedule only
-        if c.arch == "paper" and c.parameterisation == "eps":
-            raise TrainError("the paper network outputs (z_mu, z_sigma): use --parameterisation paper with it")
-        if c.covariance == "channels" and (c.arch != "paper" or c.parameterisation != "paper"):
-            raise TrainError("--covariance channels needs the paper network and parameterisation")
-        if c.arch == "unet" and c.parameterisation == "paper" and c.objective == "hybrid":
-            raise TrainError("the hybrid objective needs the eps parameterisation")
-        for key, (lo, hi) in TRAIN_LIMITS.items():
-            v = getattr(c, key)
-            if v is None:
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (lo < v if key in OPEN_LOW else lo <= v) \
-                    or v > hi or v != v:
-                bound = f"({lo:g}, {hi:g}]" if key in OPEN_LOW else f"[{lo:g}, {hi:g}]"
-                raise TrainError(f"{key} must lie in {bound}, got {v!r}")
-        if not c.name:
-            c.name = Path(c.out).name
-        return c
-
-
-# ------------------------------------------------------------------------------------------------
 # ------------------------------------------------------------------------------------------------
 def build_dataset(cfg: TrainConfig, rank: int = 0) -> tuple[Any, Any, dict[str, Any]]:
     """(train set, validation set, notes) for the configured data."""
@@ -190,98 +102,6 @@ def build_model(cfg: TrainConfig, data_kind: str, channels: int) -> GaussianDiff
     return GaussianDiffusion(net, dcfg)
 
 
-class TimestepSampler:
-    """Draws t in 1..T and returns weights p_uniform / p_draw, so that bound terms stay unbiased.
-
-    uniform:     every t alike.
-    importance:  p(t) proportional to sqrt(E[L_t^2]) from recent losses (Nichol & Dhariwal 2021),
-                 which cuts the variance of the bound's gradient; uniform until 10 losses per t.
-    restoration: ``share`` of the draws log-uniformly in the noise range where restoration works.
-    """
-
-    HISTORY = 10
-
-    def __init__(self, diffusion: GaussianDiffusion, mode: str, sigma_range_model: tuple[float, float], share: float):
-        T = diffusion.T
-        self.mode = mode
-        self.T = T
-        self.history = torch.zeros(T, self.HISTORY, dtype=torch.float64)
-        self.counts = torch.zeros(T, dtype=torch.long)
-        probs = torch.full((T,), 1.0 / T, dtype=torch.float64)
-        if mode == "restoration":
-            sig = diffusion.terms().noise_std().cpu()
-            logs = sig.log()
-            inc = torch.diff(logs, prepend=logs[:1] - (logs[1] - logs[0])).clamp(min=0)
-            inside = (sig >= sigma_range_model[0]) & (sig <= sigma_range_model[1])
-            focus = inc * inside
-            if focus.sum() > 0:
-                probs = (1 - share) * probs + share * focus / focus.sum()
-        elif mode not in ("uniform", "importance"):
-            raise TrainError(f"unknown t sampling {mode!r}; use uniform, importance or restoration")
-        self.set_probs(probs)
-
-    def set_probs(self, probs: torch.Tensor) -> None:
-        self.probs = probs / probs.sum()
-        self.weights = (1.0 / self.T) / self.probs
-
-    def update(self, t: torch.Tensor, losses: torch.Tensor) -> None:
-        """Record per-item bound terms (importance mode only)."""
-        if self.mode != "importance":
-            return
-        for ti, li in zip(t.tolist(), losses.detach().double().cpu().tolist(), strict=True):
-            k = ti - 1
-            self.history[k, self.counts[k] % self.HISTORY] = li
-            self.counts[k] += 1
-        if bool((self.counts[1:] >= self.HISTORY).all()):  # t = 1 carries no KL term
-            w = (self.history**2).mean(1).sqrt()
-            w[0] = w[1:].min()
-            w = w / w.sum()
-            self.set_probs(0.999 * w + 0.001 / self.T)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {"ts.history": self.history, "ts.counts": self.counts}
-
-    def load(self, tensors: dict[str, torch.Tensor]) -> None:
-        if "ts.history" in tensors:
-            self.history, self.counts = tensors["ts.history"].double(), tensors["ts.counts"].long()
-            self.update(torch.zeros(0, dtype=torch.long), torch.zeros(0))
-
-    def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.multinomial(self.probs, n, replacement=True, generator=generator)
-        return idx + 1, self.weights[idx].float()
-
-
-def adapt_channels(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], *,
-                   grow_readout: bool = False) -> dict[str, torch.Tensor]:
-    """Fine-tune a grayscale model from a colour one (or back): where only the image-channel count
-    differs, the first convolution's input weights are summed (a gray image fed to a colour network
-    is the same gray in R, G and B) or spread, and the output channels (C values, then C
-    variance fractions) are averaged or repeated. ``grow_readout``: a paper network gaining a channel
-    covariance keeps its function, its new readout rows (L's entries) start at zero, so L = I.
-    Everything else must match exactly."""
-    out = dict(source)
-    readout = [k for k in target if k.startswith("net.dense_upper.")] if grow_readout else []
-    for key in readout[-2:]:  # the last layer's weight and bias
-        have, want = source.get(key), target[key]
-        if have is not None and have.shape[0] < want.shape[0] and have.shape[1:] == want.shape[1:]:
-            out[key] = torch.cat([have, have.new_zeros(want.shape[0] - have.shape[0], *have.shape[1:])])
-    for key, want in target.items():
-        have = source.get(key)
-        if have is None or have.shape == want.shape or have.dim() != want.dim():
-            continue
-        if key.endswith("inp.weight") and have.shape[0] == want.shape[0]:  # (w, C_in, k, k)
-            c_in, c_want = have.shape[1], want.shape[1]
-            out[key] = have.sum(1, keepdim=True) if c_want == 1 else have.repeat(1, c_want // c_in, 1, 1) / c_want
-        elif key.startswith("net.out.") and have.shape[1:] == want.shape[1:]:  # (2C, ...) rows: eps then v
-            c_have, c_want = have.shape[0] // 2, want.shape[0] // 2
-            halves = have.view(2, c_have, *have.shape[1:])
-            if c_want == 1:
-                out[key] = halves.mean(1, keepdim=True).reshape(want.shape)
-            else:
-                out[key] = halves.repeat_interleave(c_want // c_have, dim=1).reshape(want.shape)
-    return out
-
-
 def lr_factor(cfg: TrainConfig, progress: float, step: int) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to ``lr_min_factor`` at the end."""
     warm = min(1.0, (step + 1) / max(cfg.warmup, 1))
@@ -295,48 +115,6 @@ def lr_factor(cfg: TrainConfig, progress: float, step: int) -> float:
 def ema_update(ema: GaussianDiffusion, model: GaussianDiffusion, decay: float) -> None:
     for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
         pe.lerp_(pm.detach(), 1 - decay)
-
-
-# ------------------------------------------------------------------------------------------------
-def measure_data_std(dataset: Any, n: int = 512) -> float:
-    x = dataset.fixed_patches(n, seed=4242) if hasattr(dataset, "fixed_patches") else dataset.sample(n)
-    return float(x.std())
-
-
-@torch.no_grad()
-def validate(diffusion: GaussianDiffusion, val: torch.Tensor, data: dict[str, Any], device: torch.device,
-             autocast: Callable[[], contextlib.AbstractContextManager]) -> dict[str, float]:
-    """K in bits/px on unit-variance data (unbiased: one log-stratified pass over t per patch) and,
-    for images, one-step denoising PSNR at sigma 25/255."""
-    was_training = diffusion.training
-    diffusion.eval()
-    gen = torch.Generator().manual_seed(1234)
-    x = val.to(device)
-    # The bound in float32 even when training runs in bf16: its small-t terms hinge on reverse-step
-    # variances near bf16's resolution (bf16 moved photo-rgb's K by about 0.01 bits/px).
-    k = diffusion.bound(_dequantize(x, data, gen), stratified=True, generator=gen).float().cpu()
-    k = k + math.log2(data["data_std"])
-    out = {"bits_per_px": float(k.mean()), "bits_stderr": float(k.std() / math.sqrt(len(k)))}
-    if data["kind"] == "image":
-        from .denoise_math import one_step_denoise
-
-        sigma = 25 / 255 * data["scale"]
-        noisy = x + sigma * torch.randn(x.shape, generator=gen).to(device)
-        with autocast():
-            den = one_step_denoise(diffusion, noisy, sigma)
-        lo, hi = sorted(((0 - data["offset"]) * data["scale"], (1 - data["offset"]) * data["scale"]))
-        mse = ((den.float().clamp(lo, hi) - x) ** 2).mean() / data["scale"] ** 2
-        out["psnr25"] = float(10 * torch.log10(1 / mse))
-    diffusion.train(was_training)
-    return out
-
-
-def _dequantize(x: torch.Tensor, data: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
-    """Uniform noise of one 8-bit level, so that a density on 8-bit photos is a proper density."""
-    if not data.get("dequantize"):
-        return x
-    u = torch.rand(x.shape, generator=gen).to(x.device) - 0.5
-    return x + u * data["scale"] / 256
 
 
 # ------------------------------------------------------------------------------------------------
@@ -362,6 +140,14 @@ class Trainer:
         self.events = events or (lambda e: None)
         self.stop_requested = False
         self.owns_process_group = False
+        self._check_run_dir()
+        try:
+            self._build()
+            # A resumed run is loaded here; the run folder is written only by run().
+            self.resumed_from = self._find_state()
+        except BaseException:
+            self._leave_process_group()
+            raise
 
     RESUMABLE = ("steps", "minutes", "device", "checkpoint_every", "val_every", "threads")
 
@@ -526,23 +312,6 @@ class Trainer:
         self.cfg.z_sigma_sqrt_T = want
         self.raw_model.cfg.z_sigma_sqrt_T = want
 
-    def _continued_state(self, init: Any) -> dict[str, torch.Tensor]:
-        """With --init-from a training state (a run folder or a state folder, such as a campaign's
-        committed state): its raw weights and the optimizer moments it holds, so that training
-        continues rather than restarts (the EMA weights come from its checkpoint). Empty for a plain
-        model folder."""
-        path = init.folder / "train_state.safetensors"
-        if not path.is_file():
-            return {}
-        from .checkpoint import check_safetensors
-
-        try:
-            check_safetensors(path)
-            tensors = load_file(str(path))
-        except (CheckpointError, OSError, SafetensorError) as e:
-            raise TrainError(f"cannot continue from {path}: {e}") from None
-        return {k: v for k, v in tensors.items() if k.startswith(("model.", "opt."))}
-
     def _reseed(self, salt: int) -> None:
         seed = self.cfg.seed + salt
         torch.manual_seed(seed)
@@ -558,8 +327,9 @@ class Trainer:
         thread-seconds, which wall time overstates when the trainer yields to other work."""
         return self.cpu_before + (time.process_time() - self.cpu_t0)
 
-    # -- the run -------------------------------------------------------------------------------
-    def setup(self) -> None:
+    # -- building ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        """Device (and DDP process group), data, network, EMA, optimizer, t sampler, validation batch."""
         cfg = self.cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -586,31 +356,16 @@ class Trainer:
             self.data_desc["summary"].update({k: v for k, v in self.data_notes.items() if k != "skipped"})
             self.data_desc["summary"]["skipped"] = len(self.data_notes.get("skipped", []))
         self.raw_model = build_model(cfg, kind, channels).to(self.device)
-        continued: dict[str, torch.Tensor] = {}
+        start = FineTuneStart()
         if cfg.init_from:
-            try:
-                init = load_checkpoint(Path(cfg.init_from))
-            except CheckpointError as e:
-                raise TrainError(f"cannot fine-tune: {e}") from None
-            self._keep_z_sigma_form(init.diffusion.cfg)
-            continued = self._continued_state(init)
-            target = self.raw_model.state_dict()
-            if any(k.startswith("model.") and (k[6:] not in target or v.shape != target[k[6:]].shape)
-                   for k, v in continued.items()):
-                continued = {}  # a changed network (channels, covariance): fine-tune from the EMA weights only
-            source = {k[6:]: v for k, v in continued.items() if k.startswith("model.")} or init.diffusion.state_dict()
-            try:
-                grow = cfg.covariance == "channels" and init.diffusion.cfg.covariance == "diagonal"
-                self.raw_model.load_state_dict(adapt_channels(source, self.raw_model.state_dict(), grow_readout=grow))
-            except RuntimeError:
-                raise TrainError(f"cannot fine-tune from {cfg.init_from}: its network differs from this run's "
-                                 "(use the same architecture, preset and channels)") from None
+            start = start_from(cfg.init_from, self.raw_model)
+            self._keep_z_sigma_form(start.source_cfg)
         if cfg.arch == "unet" and self.device.type == "cpu":
             # Channels-last convolutions: measured 1.2-1.7x faster training steps on CPU (campaign_select speed).
             self.raw_model.to(memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.raw_model).eval().requires_grad_(False)
-        if continued:  # the EMA continues as well, not restarted from the raw weights
-            self.ema.load_state_dict(init.diffusion.state_dict())
+        if start.ema is not None:  # the EMA continues as well, not restarted from the raw weights
+            self.ema.load_state_dict(start.ema)
         self.model: torch.nn.Module = self.raw_model
         if self.world > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -618,11 +373,11 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.raw_model, device_ids=ids)
         self.optimizer = torch.optim.AdamW(self.raw_model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if any(k.startswith("opt.") for k in continued):
-            self._load_optimizer(continued, strict=False)
+        if start.optimizer:
+            self._load_optimizer(start.optimizer, strict=False)
         self.t_gen = torch.Generator().manual_seed(cfg.seed + 17 * self.rank)
         sig = tuple(s / 255 * self.data_desc["scale"] for s in cfg.restoration_sigma)
-        self.t_sampler = TimestepSampler(self.raw_model, cfg.t_sampling, sig, cfg.restoration_share)
+        self.t_sampler = make_timestep_sampler(cfg.t_sampling, self.raw_model, sig, cfg.restoration_share)
         self.val_batch = self._val_batch()
         self.step, self.elapsed_before, self.cpu_before, self.history = 0, 0.0, 0.0, []
         self.cpu_t0 = time.process_time()
@@ -636,8 +391,7 @@ class Trainer:
             return self.val_set.sample(self.cfg.val_count, replace=False)
         return self.val_set.sample(self.cfg.val_count if self.cfg.data != "swissroll" else 4096)
 
-    def prepare(self) -> None:
-        """Create or resume the run folder (rank 0 writes)."""
+    def _check_run_dir(self) -> None:
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise TrainError(f"--out {self.run_dir}: is a file; the run folder must be a folder")
         if self.cfg.data_kind() == "folder":
@@ -646,7 +400,10 @@ class Trainer:
             if out == data or data in out.parents:
                 raise TrainError(f"--out {self.run_dir}: lies inside the training data {self.cfg.data}; "
                                  "checkpoints and previews would be read as photos. Choose a folder outside it")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def _find_state(self) -> Path | None:
+        """With --resume, load the newest intact state and return its folder; a new run must not
+        find one."""
         latest = self._latest_state()
         if self.resume:
             if latest is None:
@@ -654,13 +411,20 @@ class Trainer:
                 raise TrainError(f"{self.run_dir}: no intact checkpoint to resume from"
                                  + (f" ({damaged})" if damaged else ""))
             self.load_state(latest)
-            self.emit("resumed", step=self.step, path=str(latest), skipped=self.state_notes, changed=self.changed)
-        else:
-            if latest is not None:
-                raise TrainError(f"{self.run_dir} already holds a run (step {self._latest_step()});"
-                                 " use --resume to continue it or choose another --out")
-            if self.rank == 0:
-                atomic_write_json(self.run_dir / "settings.json", _jsonable(asdict(self.cfg)))
+            return latest
+        if latest is not None:
+            raise TrainError(f"{self.run_dir} already holds a run (step {self._latest_step()});"
+                             " use --resume to continue it or choose another --out")
+        return None
+
+    def _open_run_dir(self) -> None:
+        """Create the run folder and write a new run's settings, or report the resume (rank 0 writes)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.resumed_from is not None:
+            self.emit("resumed", step=self.step, path=str(self.resumed_from), skipped=self.state_notes,
+                      changed=self.changed)
+        elif self.rank == 0:
+            atomic_write_json(self.run_dir / "settings.json", _jsonable(asdict(self.cfg)))
 
     def total_steps(self) -> int | None:
         return self.cfg.steps
@@ -698,8 +462,7 @@ class Trainer:
 
     def run(self) -> Path:
         try:
-            self.setup()
-            self.prepare()
+            self._open_run_dir()
             folder = self._train()
             if self.owns_process_group:
                 import torch.distributed as dist
@@ -707,11 +470,14 @@ class Trainer:
                 dist.barrier()  # without it, gloo often aborts one process at exit ("terminate called ...")
             return folder
         finally:
-            if self.owns_process_group:
-                import torch.distributed as dist
+            self._leave_process_group()
 
-                dist.destroy_process_group()
-                self.owns_process_group = False
+    def _leave_process_group(self) -> None:
+        if self.owns_process_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.owns_process_group = False
 
     def _train(self) -> Path:
         handlers = {}
@@ -817,22 +583,12 @@ class Trainer:
         self.emit("val", step=self.step, **m, preview=str(preview) if preview else None)
 
     def _preview(self) -> Path | None:
-        """noisy | denoised | clean for one validation patch, as a PNG for the wizard."""
+        """noisy | denoised | clean for validation patches, as a PNG for the wizard."""
         if self.data_desc["kind"] != "image":
             return None
-        from .denoise_math import one_step_denoise
         from .imaging import save_image
 
-        d = self.data_desc
-        x = self.val_batch[:4].to(self.device)
-        gen = torch.Generator().manual_seed(99)
-        sigma = 25 / 255 * d["scale"]
-        noisy = x + sigma * torch.randn(x.shape, generator=gen).to(self.device)
-        with torch.no_grad(), self.autocast():
-            den = one_step_denoise(self.ema, noisy, sigma).float()
-        rows = [torch.cat([n, dd, c], dim=2) for n, dd, c in zip(noisy, den, x, strict=True)]
-        grid = torch.cat(rows, dim=1)
-        u = (grid.cpu() / d["scale"] + d["offset"]).clamp(0, 1).permute(1, 2, 0).numpy()
+        u = preview_grid(self.ema, self.val_batch[:4].to(self.device), self.data_desc, self.autocast)
         path = self.run_dir / "preview.png"
         try:
             save_image(path, u)

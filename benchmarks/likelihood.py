@@ -6,7 +6,7 @@ unbiased estimate over t, with its standard error over items):
   dead leaves models   fresh dead-leaves patches (another seed than training)
   photo / texture      64 px patches of the benchmark photos (scikit-image, scikit-learn), at
                        their native scale; texture models are out of their domain there
-K is in bits per point (Swiss roll) or per pixel value (per channel for colour models), on data
+K is in bits per point (Swiss roll) or per pixel (all channels of a pixel together), on data
 scaled to unit variance, as in the paper.
 
     python -m benchmarks.likelihood --model runs/swissroll --model deadleaves-paper --quick
@@ -71,8 +71,9 @@ def bench(run: Run, names: list[str], report: Report) -> None:
         res, tm = timed(evaluate_bound, ckpt, data, n=(512 if run.quick else 4096) if points else n,
                         all_terms=points, draws=draws, seed=run.seed + 1, device=run.device)
         metrics = ckpt.meta.get("metrics", {})  # bundled cards prefix the trainer's metrics with validation_
-        val = metrics.get("validation_bits_per_px", metrics.get("bits_per_px"))  # per dimension; a point has 2
-        val = val * 2 if val is not None and points else val
+        val = metrics.get("validation_bits_per_px", metrics.get("bits_per_px"))
+        if val is not None and not metrics.get("bits_unit", metrics.get("validation_bits_unit")):
+            val *= ckpt.channels  # written before bits_unit: per value (a point has 2, a colour pixel 3)
         t.add(info["name"], described, f"{res.K_bits:.3f} {res.unit}", res.stderr_bits,
               res.K_minus_L_null_bits, res.n, val, res.data_log_density_bits, PAPER.get(data), tm.wall_s)
         report.records.append({"model": info["name"], "data": described, **res.as_dict(), "wall_s": tm.wall_s,

@@ -103,8 +103,11 @@ def _text_train_events(e: dict[str, Any]) -> None:
         eta = f" ETA {_fmt_s(e['eta_s'])}" if e.get("eta_s") is not None else ""
         print(f"step {e['step']}{total} loss {e['loss']:.4f} {e['images_per_s']:.1f} img/s{eta}", flush=True)
     elif ev == "val":
+        from .core.bits_units import PER_PIXEL, unit_label
+
         extra = f" PSNR@25 {e['psnr25']:.2f} dB" if "psnr25" in e else ""
-        print(f"  validation at step {e['step']}: K {e['bits_per_px']:.3f} ± {e['bits_stderr']:.3f} bits/dim{extra}",
+        unit = unit_label(e.get("bits_unit", PER_PIXEL), e.get("channels"))
+        print(f"  validation at step {e['step']}: K {e['bits_per_px']:.3f} ± {e['bits_stderr']:.3f} {unit}{extra}",
               flush=True)
     elif ev == "checkpoint":
         print(f"  checkpoint {e['path']}", flush=True)
@@ -253,6 +256,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(res.as_dict()))
     else:
         how = "all T terms" if res.all_terms else "unbiased estimate over t"
+        if res.unit == "bits/px" and ckpt.channels > 1:
+            how += f"; per pixel, all {ckpt.channels} channels"
         print(f"K = {res.K_bits:.3f} ± {res.stderr_bits:.3f} {res.unit}  (K - L_null = {res.K_minus_L_null_bits:.3f}; "
               f"L_null = {res.L_null_bits:.3f}; n = {res.n}; {how})")
         if res.paper_K_bits is not None:
@@ -397,7 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     e = sub.add_parser("eval", help="the bound K in bits per pixel", description="Evaluate the log-likelihood bound K "
-                       "(and K - L_null) as in the paper's Table 1, with its standard error.")
+                       "(and K - L_null) as in the paper's Table 1, with its standard error: bits per pixel, all "
+                       "channels of a pixel together (per 2-D point for the Swiss roll).")
     e.add_argument("checkpoint", help="model folder, model name, or training run folder")
     e.add_argument("--data", required=True, help="swissroll, deadleaves or a folder of images")
     e.add_argument("--n", type=int_in(1, 100_000, "--n"), default=256, help="number of points / patches")

@@ -26,6 +26,7 @@ from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dpm_desktop.core.atomic import atomic_write_json
+from dpm_desktop.core.bits_units import converted, run_channels
 from dpm_desktop.core.checkpoint import META_NAME, WEIGHTS_NAME, save_tensors_atomic, sha256_file
 from dpm_desktop.core.train import latest_intact_state, state_problem
 
@@ -61,8 +62,9 @@ def cmd_save(args: argparse.Namespace) -> None:
                                                                                "param_groups") if k in train_state})
     shutil.copyfile(run / "settings.json", tmp / "settings.json")
     vals = [json.loads(line) for line in (run / "progress.jsonl").read_text().splitlines() if '"val"' in line]
-    (tmp / "validation.jsonl").write_text("".join(json.dumps({k: v.get(k) for k in ("time", "step", "psnr25",
-                                                                                     "bits_per_px")}) + "\n"
+    # Rows as written: those before bits_unit existed hold bits per colour value (see core.bits_units).
+    (tmp / "validation.jsonl").write_text("".join(json.dumps({k: v[k] for k in ("time", "step", "psnr25", "bits_per_px",
+                                                                                 "bits_unit") if k in v}) + "\n"
                                                   for v in vals if v.get("event") == "val"))
     problem = state_problem(tmp)
     if problem:
@@ -87,9 +89,12 @@ def cmd_ledger(args: argparse.Namespace) -> None:
     last = steps[-1]
     print(f"steps {s0} -> {last['step']} ({last['step'] - s0}); CPU {((last.get('cpu_s') or 0) - c0) / 3600:.2f} "
           f"thread-hours; wall {(last['time'] - first['time']) / 3600:.2f} h; images/s {last['images_per_s']}")
+    channels = run_channels(Path(args.run)) or 3
     for e in events:
         if e["event"] == "val" and e["time"] >= since:
-            print(f"  step {e['step']}: PSNR@25 {e.get('psnr25', float('nan')):.3f} dB, K {e['bits_per_px']:.3f}")
+            e = converted(e, channels)  # older events: bits per colour value
+            print(f"  step {e['step']}: PSNR@25 {e.get('psnr25', float('nan')):.3f} dB, "
+                  f"K {e['bits_per_px']:.3f} bits/px (per pixel, all channels)")
 
 
 def main() -> None:

@@ -78,6 +78,21 @@ def test_usage_errors_exit_2_with_usage(tmp_path: Path) -> None:
     assert dpm(timeout=60).returncode == 2
 
 
+def test_eval_reports_colour_bits_per_pixel(tiny_rgb_model: Path, tiny_gray_model: Path, photo_folder: Path) -> None:
+    """Bits per pixel with all channels together, as the paper's CIFAR-10 figures (L_null = 3 x -2.047)."""
+    null = -0.5 * np.log2(2 * np.pi * np.e)  # -2.047 bits per value
+    results = {}
+    for name, model in (("rgb", tiny_rgb_model), ("gray", tiny_gray_model)):
+        ev = dpm("eval", str(model), "--data", str(photo_folder), "--n", "8", "--draws", "1", "--json")
+        assert ev.returncode == 0, ev.stderr
+        results[name] = json.loads(ev.stdout)
+    assert results["rgb"]["L_null_bits"] == pytest.approx(3 * null) and results["rgb"]["unit"] == "bits/px"
+    assert results["gray"]["L_null_bits"] == pytest.approx(null)
+    text = dpm("eval", str(tiny_rgb_model), "--data", str(photo_folder), "--n", "8", "--draws", "1")
+    assert text.returncode == 0, text.stderr
+    assert f"K = {results['rgb']['K_bits']:.3f}" in text.stdout and "per pixel, all 3 channels" in text.stdout
+
+
 @pytest.mark.slow
 def test_train_eval_sample_info_on_the_swiss_roll(tmp_path: Path) -> None:
     run = tmp_path / "roll"

@@ -143,7 +143,9 @@ PINNED_LOSSES = [1.0250557661056519, 0.992803692817688, 1.0007750988006592, 1.01
                  0.9946550130844116, 0.9746444225311279, 12.574151039123535, 1.017816185951233, 0.9623784422874451,
                  12.532918930053711, 0.9687880277633667, 0.9796611070632935, 0.9942936897277832, 0.9816329479217529,
                  0.972182035446167, 0.9492534399032593, 0.9753068089485168, 0.9962581396102905, 0.9670814871788025]
-PINNED_VAL = {"bits_per_px": -685.9439086914062, "bits_stderr": 17.163265228271484, "psnr25": 20.2194881439209}
+# Bits per pixel, all three channels: 3 x the -685.9439086914062 +- 17.163265228271484 per colour value
+# that the trainer reported before bits_unit existed.
+PINNED_VAL = {"bits_per_px": 3 * -685.9439086914062, "bits_stderr": 3 * 17.163265228271484, "psnr25": 20.2194881439209}
 
 
 def test_a_fixed_seed_run_gives_the_pinned_losses(tmp_path: Path, photo_folder: Path) -> None:
@@ -152,6 +154,7 @@ def test_a_fixed_seed_run_gives_the_pinned_losses(tmp_path: Path, photo_folder: 
     losses = [trainer.train_step()["loss"] for _ in range(25)]
     assert losses == pytest.approx(PINNED_LOSSES, rel=1e-4)  # rel: other CPUs' kernels round differently
     val = validate(trainer.ema, trainer.val_batch, trainer.data_desc, trainer.device, trainer.autocast)
+    assert val.pop("bits_unit") == "per_pixel"
     assert val == pytest.approx(PINNED_VAL, rel=1e-4)
 
 
@@ -314,6 +317,7 @@ def test_jsonl_progress_of_a_real_run(tmp_path: Path) -> None:
     assert start["total"] == 40 and start["device"] == "cpu" and start["params"] > 0
     assert step["step"] == 20 and {"loss", "lr", "images_per_s", "eta_s", "elapsed_s"} <= set(step)
     assert val["step"] == 20 and "bits_per_px" in val and "bits_stderr" in val
+    assert val["bits_unit"] == "per_point" and val["channels"] == 2  # K per 2-D point, as `dpm eval` gives it
     assert Path(ckpt["path"]).name == "state-0000020"
     assert done["step"] == 40 and done["stopped"] is False and Path(done["path"]).is_dir()
     assert "rank_weights_sha256" not in done

@@ -488,7 +488,8 @@ class Trainer:
         self.emit("start", step=self.step, total=self.cfg.steps, minutes=self.cfg.minutes, device=str(self.device),
                   amp=self.amp_name, native_bf16=self.device.type != "cpu" or cpu_supports_bf16(),
                   threads=torch.get_num_threads(), params=sum(p.numel() for p in self.raw_model.parameters()),
-                  data=self.data_desc["summary"], skipped=self.data_notes.get("skipped", []), run_dir=str(self.run_dir))
+                  data=self.data_desc["summary"], channels=self.data_desc["channels"],
+                  skipped=self.data_notes.get("skipped", []), run_dir=str(self.run_dir))
         last_folder = self._latest_state()
         try:
             window_t, window_n, losses = time.monotonic(), 0, []
@@ -578,9 +579,11 @@ class Trainer:
         if self.rank != 0:
             return
         m = validate(self.ema, self.val_batch, self.data_desc, self.device, self.autocast)
-        self.last_metrics = {k: round(v, 4) for k, v in m.items()} | {"at_step": self.step}
+        self.last_metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in m.items()}
+        self.last_metrics["at_step"] = self.step
         preview = self._preview()
-        self.emit("val", step=self.step, **m, preview=str(preview) if preview else None)
+        self.emit("val", step=self.step, **m, channels=self.data_desc["channels"],
+                  preview=str(preview) if preview else None)
 
     def _preview(self) -> Path | None:
         """noisy | denoised | clean for validation patches, as a PNG for the wizard."""

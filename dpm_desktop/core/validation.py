@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .bits_units import UNIT_KEY, bits_unit
 from .denoise_math import one_step_denoise
 from .diffusion import GaussianDiffusion
 
@@ -46,9 +47,10 @@ def psnr(denoised: torch.Tensor, clean: torch.Tensor, data: dict[str, Any]) -> f
 
 @torch.no_grad()
 def validate(diffusion: GaussianDiffusion, val: torch.Tensor, data: dict[str, Any], device: torch.device,
-             autocast: Autocast) -> dict[str, float]:
-    """K in bits/dim on unit-variance data (unbiased: one log-stratified pass over t per patch) and,
-    for images, one-step denoising PSNR at sigma 25/255."""
+             autocast: Autocast) -> dict[str, Any]:
+    """K in bits per pixel, all channels together (per point for 2-D points), on unit-variance data
+    (unbiased: one log-stratified pass over t per patch), with ``bits_unit``; and, for images,
+    one-step denoising PSNR at sigma 25/255."""
     was_training = diffusion.training
     diffusion.eval()
     gen = torch.Generator().manual_seed(1234)
@@ -56,8 +58,9 @@ def validate(diffusion: GaussianDiffusion, val: torch.Tensor, data: dict[str, An
     # The bound in float32 even when training runs in bf16: its small-t terms hinge on reverse-step
     # variances near bf16's resolution (bf16 moved photo-rgb's K by about 0.01 bits/px).
     k = diffusion.bound(dequantize(x, data, gen), stratified=True, generator=gen).float().cpu()
-    k = k + math.log2(data["data_std"])
-    out = {"bits_per_px": float(k.mean()), "bits_stderr": float(k.std() / math.sqrt(len(k)))}
+    k = (k + math.log2(data["data_std"])) * int(data["channels"])  # the bound gives bits per value
+    out: dict[str, Any] = {"bits_per_px": float(k.mean()), "bits_stderr": float(k.std() / math.sqrt(len(k))),
+                           UNIT_KEY: bits_unit(data["kind"])}
     if data["kind"] == "image":
         _, den = denoise_at_sigma25(diffusion, x, data, gen, autocast)
         out["psnr25"] = psnr(den, x, data)

@@ -11,6 +11,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from ...core.bits_units import PER_PIXEL, UNIT_KEY, converted, run_channels
+
 
 def parse_event(line: bytes | str) -> dict[str, Any] | None:
     """One stdout line as an event, or None for anything else (a warning, a torn line)."""
@@ -25,7 +27,7 @@ def parse_event(line: bytes | str) -> dict[str, Any] | None:
 @dataclass(frozen=True)
 class ValPoint:
     step: int
-    bits_per_px: float
+    bits_per_px: float  # per pixel, all channels (per point for 2-D points)
     stderr: float
     psnr25: float | None
 
@@ -56,6 +58,8 @@ class TrainingRun(QObject):
         self.device = ""
         self.amp = ""
         self.data: dict[str, Any] = {}
+        self.channels: int | None = None  # values per pixel (2 per point): converts older val events
+        self.bits_unit = PER_PIXEL
         self.skipped: list[tuple[str, str]] = []
         self.preview: Path | None = None
         self.checkpoint: Path | None = None
@@ -74,6 +78,7 @@ class TrainingRun(QObject):
             self.skipped = [(str(p), str(r)) for p, r in e.get("skipped", [])]
             if e.get("run_dir"):
                 self.run_dir = Path(e["run_dir"])
+            self.channels = e.get("channels") or self.channels or (run_channels(self.run_dir) if self.run_dir else None)
             self.step = int(e.get("step", self.step))
         elif kind == "resumed":
             # Steps after the checkpoint were lost with the old process: they are trained again.
@@ -91,6 +96,10 @@ class TrainingRun(QObject):
             if not quiet:
                 self.curvesChanged.emit()
         elif kind == "val":
+            # Events written before bits_unit existed hold bits per value: per pixel is channels times that.
+            if UNIT_KEY in e:
+                self.bits_unit = e[UNIT_KEY]
+            e = converted(e, e.get("channels") or self.channels or 1)
             self.val.append(ValPoint(int(e["step"]), float(e["bits_per_px"]), float(e.get("bits_stderr", 0.0)),
                                      e.get("psnr25")))
             if e.get("preview"):
@@ -114,8 +123,12 @@ class TrainingRun(QObject):
         if not quiet:
             self.changed.emit()
 
-    def replay(self, events: list[dict[str, Any]]) -> None:
-        """Rebuild the curves of an earlier process of this run (before a resume)."""
+    def replay(self, events: list[dict[str, Any]], run_dir: Path | None = None) -> None:
+        """Rebuild the curves of an earlier process of this run (before a resume); ``run_dir``'s
+        settings give the channel count that converts validation events older than ``bits_unit``."""
+        where = run_dir or self.run_dir
+        if where is not None:
+            self.channels = self.channels or run_channels(where)
         for e in events:
             if e.get("event") in ("start", "resumed", "step", "val", "checkpoint"):
                 self.feed(e, quiet=True)

@@ -11,6 +11,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget, QWizardPage
 
 from dpm_desktop.core import registry
+from dpm_desktop.core.bits_units import PER_PIXEL, converted, unit_label
 from dpm_desktop.core.registry import ModelEntry
 
 from ...model.run_store import read_status, unique_model_name, write_status
@@ -54,7 +55,9 @@ def card_html(entry: ModelEntry, stopped_at: tuple[int, int] | None = None) -> s
                             f"T = {meta.get('diffusion', {}).get('T', '?')}"
                             + (f"; fine-tuned from <code>{html.escape(str(init))}</code>" if init else "")))
     if "bits_per_px" in metrics:
-        m = f"bound K {metrics['bits_per_px']:.3f} ± {metrics.get('bits_stderr', 0):.3f} bits/px"
+        metrics = converted(metrics, int(data.get("channels", 1)))  # older models: bits per value
+        m = (f"bound K {metrics['bits_per_px']:.3f} ± {metrics.get('bits_stderr', 0):.3f} "
+             f"{unit_label(metrics.get('bits_unit', PER_PIXEL), data.get('channels'))}")
         if "psnr25" in metrics:
             m += f" · one-step denoising PSNR {metrics['psnr25']:.2f} dB at σ 25"
         rows.append(("Validation", m + (f" (at step {metrics['at_step']:,})" if "at_step" in metrics else "")))

@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from dpm_desktop.core.bits_units import unit_label
+
 from ...model.run_store import new_run_dir, read_events, read_settings, read_status, write_status
 from ...workers.train_process import Outcome
 from ..task_panel import format_eta
@@ -82,7 +84,7 @@ class TrainingPage(QWizardPage):
         self.loss_plot: CurvePlot = CurvePlot("Training loss", LOSS_COLOR,
                                               empty_text="The loss appears after the first steps",
                                               log_y=True, smoothed=True)
-        self.val_plot: CurvePlot = CurvePlot("Validation bound K (bits/px, higher is better)", VAL_COLOR,
+        self.val_plot: CurvePlot = CurvePlot("Validation bound K (bits/px, all channels; higher is better)", VAL_COLOR,
                                              empty_text="Measured on held-out photos at every validation",
                                              y_label="bits/px")
         self.preview = QLabel()
@@ -268,7 +270,8 @@ class TrainingPage(QWizardPage):
             self.note.setText(f"{len(run.skipped)} file(s) skipped by the trainer (too small for the patch size, or "
                               "unreadable)")
         last = run.last_val
-        self.psnr.setText(f"step {last.step:,}: {last.bits_per_px:.3f} ± {last.stderr:.3f} bits/px"
+        self.psnr.setText(f"step {last.step:,}: {last.bits_per_px:.3f} ± {last.stderr:.3f} "
+                          f"{unit_label(run.bits_unit, run.channels)}"
                           + (f" · PSNR {last.psnr25:.1f} dB" if last.psnr25 is not None else "") if last else "")
 
     def _on_curves(self) -> None:

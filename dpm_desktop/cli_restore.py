@@ -11,6 +11,10 @@ from .cli_common import float_in, int_in
 from .core import modes
 from .core.limits import MAX_TILE, MIN_TILE
 
+SENSITIVITY_HELP = ("lower finds more; with --method likelihood (the default) the robust deviations above the "
+                    "median anomaly that count as damage, with --method learned about 100 x 2^(6 - S) false-alarm "
+                    "pixels per megapixel on clean photos")
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", help="image to restore (JPEG, PNG, TIFF, WebP, BMP)")
@@ -64,8 +68,9 @@ def add_restore_commands(sub: Any) -> None:
                        help="find the damage first (scratches, dust, spots: as `dpm detect`, work in progress), "
                             "then fill it; the sidecar records both")
     i.add_argument("--sensitivity", type=float_in(0, 1000, "--sensitivity", open_low=True), default=6.0,
-                   help="with --auto-mask: robust deviations above the median anomaly that count as damage "
-                        "(lower finds more)")
+                   help="with --auto-mask: " + SENSITIVITY_HELP)
+    i.add_argument("--method", choices=modes.DETECT_METHODS, default=modes.DETECT_METHODS[0],
+                   help="with --auto-mask: the detector, as `dpm detect --method`")
     i.add_argument("--preset", choices=modes.INPAINT_PRESETS, default="fast",
                    help="fast (default): the full chain only at the coarsest scale of a large hole and a few "
                         "steps at the finer ones; thin masks: a biharmonic fill refined in one call (seconds "
@@ -88,18 +93,25 @@ def add_restore_commands(sub: Any) -> None:
     i.set_defaults(func=cmd_inpaint)
 
     f = sub.add_parser("detect", help="propose a mask of scratches, dust and spots (work in progress)",
-                       description="Find pixels the photo model cannot explain (scratches, specks, blotches) and "
-                       "write them as a mask (white = damage) that `dpm inpaint --mask` takes. Work in progress: "
-                       "measured below its targets (make bench, detect); review the mask before inpainting.")
+                       description="Find scratches, specks and blotches and write them as a mask (white = damage) "
+                       "that `dpm inpaint --mask` takes: by default from what the photo model cannot explain "
+                       "(--method likelihood), or with the small learned detector (--method learned, "
+                       "defects-small). Work in progress: measured below its targets (make bench, detect); "
+                       "review the mask before inpainting.")
     f.add_argument("input", help="photo to examine")
     f.add_argument("-o", "--output", required=True, help="MASK.png: white = damage, the photo's size")
     f.add_argument("--sensitivity", type=float_in(0, 1000, "--sensitivity", open_low=True), default=6.0,
-                   help="robust deviations above the median anomaly that count as damage (lower finds more)")
+                   help=SENSITIVITY_HELP)
+    f.add_argument("--method", choices=modes.DETECT_METHODS, default=modes.DETECT_METHODS[0],
+                   help="likelihood (default): the photo model's residual; learned: the small detector "
+                        "trained on synthetic damage (models/defects-small)")
+    f.add_argument("--detector", help="with --method learned: a detector name or folder (default defects-small)")
     f.add_argument("--sigma", type=float_in(0, 80, "--sigma", open_low=True), default=50.0,
-                   help="noise level (0-255) the photo is read at")
+                   help="with --method likelihood: noise level (0-255) the photo is read at")
     f.add_argument("--map", help="also write the anomaly map as a PNG")
     f.add_argument("--json", action="store_true", help="print the regions found and the masked share as JSON")
-    f.add_argument("--model", help="model name or folder (default photo-rgb / photo-gray)")
+    f.add_argument("--model", help="with --method likelihood: photo model name or folder (default photo-rgb / "
+                   "photo-gray)")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress; errors and notes only")
     f.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     f.add_argument("--overwrite", action="store_true", help="allow writing over existing output files")
@@ -232,7 +244,7 @@ def _mask_for(args: argparse.Namespace) -> tuple[Any, tuple[Any, dict[str, Any] 
     from .core.detect import detect
 
     img = load_image(Path(args.input))
-    found = detect(img, model=args.model, sensitivity=args.sensitivity, device=args.device,
+    found = detect(img, model=args.model, sensitivity=args.sensitivity, method=args.method, device=args.device,
                    reporter=_reporter("examining", args))
     if not found.mask.any():
         raise CliError(f"no damage found at sensitivity {args.sensitivity:g}: nothing to fill "
@@ -257,12 +269,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
     if args.map:
         image_format(Path(args.map))
         outputs.add(Path(args.map), "anomaly map")
-    res = detect(args.input, model=args.model, sensitivity=args.sensitivity, sigma=args.sigma, device=args.device,
-                 reporter=_reporter("examining", args))
+    res = detect(args.input, model=args.model, sensitivity=args.sensitivity, method=args.method,
+                 detector=args.detector, sigma=args.sigma, device=args.device, reporter=_reporter("examining", args))
     with outputs:
         outputs.stage(Path(args.output), encode_image(Path(args.output), res.mask[:, :, None].astype(np.float32))[0])
         if args.map:
-            a = np.log1p(res.anomaly) / max(float(np.log1p(np.percentile(res.anomaly, 99.9))), 1e-6)
+            a = res.anomaly if res.params.get("method") == "learned" else (  # a probability already
+                np.log1p(res.anomaly) / max(float(np.log1p(np.percentile(res.anomaly, 99.9))), 1e-6))
             outputs.stage(Path(args.map), encode_image(Path(args.map), np.clip(a, 0, 1)[:, :, None])[0])
         outputs.commit()
         outputs_complete()

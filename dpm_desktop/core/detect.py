@@ -1,20 +1,28 @@
-"""Find the damage: pixels the photo model finds improbable, proposed as an inpainting mask (issue 17).
+"""Find the damage: scratches, dust and spots proposed as an inpainting mask (issue 17).
 
-Work in progress: measured below its targets (make bench, "detect"); offered in the app as Mask > Find
-Defects (gui/model/defects.py), labelled work in progress.
+Work in progress: measured below its targets (make bench, "detect"); offered in the app as Mask >
+Find Defects (gui/model/defects.py), labelled work in progress.
 
-The photo is read as a noisy observation at noise level ``sigma``: one network call (tiled like
-denoising) gives the posterior mean E[x_0 | x_t] at every pixel. What the model cannot explain is
-the residual r = |y - E[x_0 | x_t]| (largest over the colour channels). Texture leaves residuals
-everywhere nearby, a scratch or a speck leaves them alone, so each residual is divided by the mean
-residual around it (a 15 px window): a = r / (local mean of r + 2/255).
+Two detectors share one interface (``detect`` / ``anomaly_map`` / ``mask_from_anomaly``):
 
-Measured on 4 benchmark photos (512 px) with benchmarks/damage.py's scratches, dust and blotches,
-F1 at 1 px tolerance: this map at sigma 50 and 6 robust deviations 0.48; the plain residual 0.46; a
-median-filter residual 0.38; top-hats 0.46. The z-score under the model's own posterior variance
-(from its learned reverse variance, Var[x_0 | x_t] = (Sigma - post_var) / c0^2, Analytic-DPM) did
-far worse (0.05-0.26): at small t that difference is below the learned variance's resolution.
-False alarms on the undamaged photos are still tens of thousands of pixels per megapixel.
+- ``method="likelihood"`` (the default): the photo model's residual. The photo is read as a noisy
+  observation at noise level ``sigma``: one network call (tiled like denoising) gives the posterior
+  mean E[x_0 | x_t] at every pixel. What the model cannot explain is the residual
+  r = |y - E[x_0 | x_t]| (largest over the colour channels). Texture leaves residuals everywhere
+  nearby, a scratch or a speck leaves them alone, so each residual is divided by the mean residual
+  around it (a 15 px window): a = r / (local mean of r + 2/255). ``sensitivity`` is the number of
+  robust deviations above the median anomaly that count as damage. On 4 benchmark photos: F1 0.48
+  at sigma 50 and 6 deviations (1 px tolerance), the plain residual 0.46, a median-filter residual
+  0.38, top-hats 0.46; the z-score under the model's own posterior variance (Analytic-DPM) did far
+  worse (0.05-0.26): at small t that difference is below the learned variance's resolution.
+- ``method="learned"``: a small fully-convolutional net (core/defect_net.py, the bundled
+  models/defects-small) trained by core/detector_train.py on synthetic damage
+  (core/damage_synth.py) over clean crops of the training photos. Its anomaly map is the per-pixel
+  probability of damage. ``sensitivity`` means a false-alarm rate on clean photos:
+  defect_net.false_alarm_budget(s) = 100 x 2^(6 - s) masked px per megapixel (100 at the default
+  6, 3,200 at 1), as calibrated on clean crops of the training photos (never the benchmark photos).
+  It is not the default: after 0.3 CPU thread-hours of training it measured below the likelihood
+  detector on the bench (models/defects-small/README.md has the numbers).
 """
 
 from __future__ import annotations
@@ -27,7 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import modes
 from .checkpoint import Checkpoint
+from .defect_net import Detector, get_detector, logits, probability_threshold, sigmoid
 from .device import pick_device
 from .imaging import LoadedImage
 from .masks import dilate
@@ -47,7 +57,9 @@ from .restore_io import (
 from .tiling import TiledNet
 
 DEFAULT_SIGMA = 50.0  # 0-255 scale: the noise level the photo is read at (measured best of 20 / 35 / 50)
-DEFAULT_SENSITIVITY = 6.0  # robust deviations above the median anomaly that count as damage
+DEFAULT_SENSITIVITY = 6.0  # likelihood: robust deviations; learned: 100 false px / MP on clean photos
+METHODS = modes.DETECT_METHODS
+DEFAULT_METHOD = METHODS[0]  # "likelihood": the learned detector measured worse (see the module docstring)
 WINDOW = 15  # px: the neighbourhood whose mean residual normalises a pixel's residual
 
 
@@ -65,9 +77,35 @@ class DetectResult:
 
 
 def anomaly_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Path | Checkpoint | None = None,
+                method: str = DEFAULT_METHOD, detector: str | Path | Detector | None = None,
                 sigma: float = DEFAULT_SIGMA, device: str | torch.device = "auto", tile: int | None = None,
                 overlap: int = 32, reporter: Reporter = NULL_REPORTER) -> tuple[np.ndarray, dict[str, Any]]:
-    """The per-pixel anomaly (H x W float32) and the parameters that reproduce it."""
+    """The per-pixel anomaly (H x W float32) and the parameters that reproduce it (pass them to
+    mask_from_anomaly). ``model``, ``sigma``, ``tile`` and ``overlap``: the likelihood method's photo
+    model and its settings; ``detector``: the learned method's folder or name (default defects-small)."""
+    if method not in METHODS:
+        raise RestoreError(f"unknown detection method {method!r}; use {' or '.join(METHODS)}")
+    if method == "learned":
+        return _learned_map(image, detector, tile, reporter)
+    return _likelihood_map(image, model=model, sigma=sigma, device=device, tile=tile, overlap=overlap,
+                           reporter=reporter)
+
+
+def _learned_map(image: np.ndarray | str | Path | LoadedImage, detector: str | Path | Detector | None,
+                 tile: int | None, reporter: Reporter) -> tuple[np.ndarray, dict[str, Any]]:
+    """The learned detector's probability of damage per pixel (on the CPU; tiles of 1024 px)."""
+    check_tile(tile)
+    img = as_image(image)
+    det = get_detector(detector)
+    z = logits(det.net, img.pixels, tile=tile or 1024, check=reporter.check, step=reporter.step)
+    params = {"task": "detect", "method": "learned", "detector": det.name, "detector_sha256": det.meta["sha256"],
+              "detector_path": str(det.folder.resolve())}
+    return sigmoid(z), params
+
+
+def _likelihood_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Path | Checkpoint | None,
+                    sigma: float, device: str | torch.device, tile: int | None, overlap: int,
+                    reporter: Reporter) -> tuple[np.ndarray, dict[str, Any]]:
     if not 0 < sigma <= 80:
         raise RestoreError(f"sigma must lie in (0, 80] on the 0-255 scale, got {sigma:g}")
     check_tile(tile)
@@ -98,7 +136,8 @@ def anomaly_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Pa
             maps.append(r / (_box_mean(r, WINDOW) + 2 / 255))
             reporter.step(k + 1, len(planes))
     anomaly = np.mean(np.stack(maps), axis=0).astype(np.float32)
-    params = {"task": "detect", "sigma": sigma, "step": t_star, **model_params(ckpt), "tile": tiled.tile}
+    params = {"task": "detect", "method": "likelihood", "sigma": sigma, "step": t_star, **model_params(ckpt),
+              "tile": tiled.tile}
     return anomaly, params
 
 
@@ -173,24 +212,37 @@ def _drop_small(mask: np.ndarray, min_pixels: int) -> np.ndarray:
 
 
 def detect(image: np.ndarray | str | Path | LoadedImage, *, model: str | Path | Checkpoint | None = None,
-           sensitivity: float = DEFAULT_SENSITIVITY, sigma: float = DEFAULT_SIGMA, margin: int = 1,
+           sensitivity: float = DEFAULT_SENSITIVITY, method: str = DEFAULT_METHOD,
+           detector: str | Path | Detector | None = None, sigma: float = DEFAULT_SIGMA, margin: int = 1,
            min_pixels: int = 2, device: str | torch.device = "auto", tile: int | None = None,
            reporter: Reporter = NULL_REPORTER) -> DetectResult:
     """Propose the damaged pixels of a photo as an inpainting mask (see the module docstring).
-    ``sensitivity``: robust deviations above the median anomaly; lower finds more (and more false
-    alarms; make bench reports the false alarms per megapixel on clean photos at each value)."""
+    ``sensitivity``: lower finds more. With the likelihood method (default) it is the number of
+    robust deviations above the median anomaly; with the learned method it sets the false alarms on
+    clean photos, 100 x 2^(6 - s) masked px per megapixel. ``model`` and ``sigma`` are the likelihood
+    method's; ``detector`` the learned method's."""
     if not 0 < sensitivity <= 1000:
         raise RestoreError(f"sensitivity must lie in (0, 1000], got {sensitivity:g}")
-    anomaly, params = anomaly_map(image, model=model, sigma=sigma, device=device, tile=tile, reporter=reporter)
+    anomaly, params = anomaly_map(image, model=model, method=method, detector=detector, sigma=sigma, device=device,
+                                  tile=tile, reporter=reporter)
     return mask_from_anomaly(anomaly, sensitivity, margin=margin, min_pixels=min_pixels, params=params)
+
+
+def threshold_for(anomaly: np.ndarray, sensitivity: float, params: dict[str, Any] | None = None) -> float:
+    """The anomaly value a map is cut at: from the detector's calibration for a learned map (its
+    params say so), else the robust threshold."""
+    if (params or {}).get("method") == "learned":
+        det = get_detector(Path(params["detector_path"]) if params and "detector_path" in params else None)
+        return probability_threshold(det.calibration, sensitivity)
+    return robust_threshold(anomaly, sensitivity)
 
 
 def mask_from_anomaly(anomaly: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY, *, margin: int = 1,
                       min_pixels: int = 2, params: dict[str, Any] | None = None) -> DetectResult:
-    """Threshold an anomaly map again without the network (the app's sensitivity slider)."""
-    thr = robust_threshold(anomaly, sensitivity)
+    """Threshold an anomaly map again without the network (the app's sensitivity slider); ``params``
+    as anomaly_map returned them (without, the map is cut as a likelihood map)."""
+    thr = threshold_for(anomaly, sensitivity, params)
     mask = shape_mask(anomaly > thr, margin=margin, min_pixels=min_pixels)
     p = {**(params or {}), "sensitivity": sensitivity, "threshold": thr, "margin": margin, "min_pixels": min_pixels,
          "masked_fraction": float(mask.mean())}
     return DetectResult(mask, anomaly, thr, p, [])
-

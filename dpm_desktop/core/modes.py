@@ -17,6 +17,7 @@ Amp = Literal["auto", "bf16", "off"]
 LrDecay = Literal["cosine", "none"]
 Arch = Literal["paper", "unet"]
 NetworkPreset = Literal["tiny", "small", "base"]
+DetectMethod = Literal["likelihood", "learned"]  # see detect.py; the first is the default
 
 DENOISE_MODES: tuple[str, ...] = get_args(DenoiseMode)
 CLAMP_MODES: tuple[str, ...] = get_args(ClampMode)
@@ -30,3 +31,4 @@ AMPS: tuple[str, ...] = get_args(Amp)
 LR_DECAYS: tuple[str, ...] = get_args(LrDecay)
 ARCHS: tuple[str, ...] = get_args(Arch)
 NETWORK_PRESETS: tuple[str, ...] = get_args(NetworkPreset)
+DETECT_METHODS: tuple[str, ...] = get_args(DetectMethod)

@@ -30,6 +30,7 @@ class DefectFinder(QObject):
         self.doc = doc
         self.runner = JobRunner(self)
         self.anomaly: np.ndarray | None = None  # of the photo whose generation is self.generation
+        self.params: dict[str, Any] = {}  # how the map was made: the method, whose threshold rule applies
         self.generation: int | None = None
         self.sensitivity = DEFAULT_SENSITIVITY
         self._pending: float | None = None  # a sensitivity asked for while a job ran
@@ -57,9 +58,9 @@ class DefectFinder(QObject):
         pixels, generation = self.doc.pixels, self.doc.generation
         self.sensitivity, self._own_index = sensitivity, None
 
-        def job(reporter: Any) -> tuple[np.ndarray, np.ndarray]:
-            anomaly, _ = anomaly_map(pixels, model=model, device=device, reporter=reporter)
-            return anomaly, mask_from_anomaly(anomaly, sensitivity).mask
+        def job(reporter: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+            anomaly, params = anomaly_map(pixels, model=model, device=device, reporter=reporter)
+            return anomaly, mask_from_anomaly(anomaly, sensitivity, params=params).mask, params
 
         return self.runner.start(job, context=(generation, sensitivity))
 
@@ -75,16 +76,17 @@ class DefectFinder(QObject):
         if not self.runner.settle():
             self._pending = sensitivity  # taken up when the running job ends
             return True
-        anomaly = self.anomaly
+        anomaly, params = self.anomaly, self.params
         assert anomaly is not None
-        return self.runner.start(lambda _reporter: (anomaly, mask_from_anomaly(anomaly, sensitivity).mask),
-                                 context=(self.generation, sensitivity))
+        return self.runner.start(
+            lambda _reporter: (anomaly, mask_from_anomaly(anomaly, sensitivity, params=params).mask, params),
+            context=(self.generation, sensitivity))
 
-    def _on_finished(self, out: tuple[np.ndarray, np.ndarray]) -> None:
+    def _on_finished(self, out: tuple[np.ndarray, np.ndarray, dict[str, Any]]) -> None:
         generation, sensitivity = self.runner.context
         if generation != self.doc.generation:
             return  # examined a photo that is no longer open
-        self.anomaly, self.generation = out[0], generation
+        self.anomaly, self.params, self.generation = out[0], out[2], generation
         self._apply(out[1], sensitivity)
         if self._pending == sensitivity:
             self._pending = None

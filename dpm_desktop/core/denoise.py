@@ -17,6 +17,7 @@ import torch
 
 from .checkpoint import Checkpoint
 from .clipping import effective_sigma
+from .denoise_math import one_step_denoise
 from .device import pick_device
 from .diffusion import Chain, ReverseStep
 from .grain import haar_sigma
@@ -157,10 +158,11 @@ def denoise(image: np.ndarray | str | Path | LoadedImage, *, sigma: float | str 
                               tile=tile, overlap=overlap, check=reporter.check)
         with torch.inference_mode(), autocast_on(dev):
             if mode == "mean":
-                t = torch.full((1,), t_star, device=dev, dtype=torch.long)
                 est = torch.zeros_like(y)
                 for k in range(ensemble):  # D4 symmetries: the estimate is mapped back and averaged
-                    est += _d4_inverse(predict_x0(_d4(y * math.sqrt(ab), k), t), k)
+                    x0 = one_step_denoise(diffusion, _d4(y, k), sig_m, first_step=ckpt.first_trained_step,
+                                          predict_x0=predict_x0)
+                    est += _d4_inverse(x0, k)
                     job += 1
                     reporter.step(job, n_jobs)
                 outs.append(to_array(est / ensemble, ckpt))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import torch
 
 from .diffusion import GaussianDiffusion
@@ -12,14 +15,18 @@ def step_for_sigma(diffusion: GaussianDiffusion, sigma: float) -> int:
     return diffusion.terms().step_for_noise(sigma)
 
 
-def one_step_denoise(diffusion: GaussianDiffusion, noisy: torch.Tensor, sigma: float) -> torch.Tensor:
+def one_step_denoise(diffusion: GaussianDiffusion, noisy: torch.Tensor, sigma: float, *, first_step: int = 1,
+                     predict_x0: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Posterior-mean estimate E[x_0 | y] for y = x_0 + sigma * noise, in one network call.
 
     At the step whose abar_t is closest to 1 / (1 + sigma^2), x_t = sqrt(abar_t) * y is distributed
     as q(x_t | x_0) (exactly when the noise levels match); the network's x_0 prediction at t is the
-    estimate.
+    estimate. ``first_step``: the lowest step to read y at (bound-trained models never fit t = 1,
+    see ``Checkpoint.first_trained_step``). ``predict_x0`` (x_t, t) -> x_0: the network's prediction
+    by default; restoration passes a tiled one, clamped to the data's range.
     """
-    t_idx = step_for_sigma(diffusion, sigma)
+    t_idx = max(step_for_sigma(diffusion, sigma), first_step)
     t = torch.full((noisy.shape[0],), t_idx, device=noisy.device, dtype=torch.long)
     ab = float(diffusion.terms().alphas_bar[t_idx - 1])
-    return diffusion.reverse_step(noisy * ab**0.5, t).pred_x0
+    predict = predict_x0 or (lambda x, s: diffusion.reverse_step(x, s).pred_x0)
+    return predict(noisy * math.sqrt(ab), t)

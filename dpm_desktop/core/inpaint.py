@@ -217,7 +217,7 @@ def _levels(plane: np.ndarray, mask: np.ndarray, n_levels: int, ckpt: Checkpoint
     out = []
     for sc in _scales(mask, n_levels, st.context):
         f, coarsest = sc.factor, sc.factor == 2**n_levels
-        known = full if f == 1 else torch.nn.functional.interpolate(full, size=sc.hole.shape, mode="area")
+        known = full if f == 1 else _block_means(full, f, sc.hole.shape)
         keep = torch.from_numpy(~sc.hole).to(dev)[None, None].expand_as(known)
         active = torch.from_numpy(sc.active).to(dev)
         t_end = t_min if f == 1 else 1  # only the finest level may end on the posterior mean
@@ -228,6 +228,24 @@ def _levels(plane: np.ndarray, mask: np.ndarray, n_levels: int, ckpt: Checkpoint
         states = repaint_states(len(chain), jump=st.jump, resample=st.resampling(coarsest))
         out.append(_Level(f, known, keep, active, chain, states))
     return out
+
+
+def _block_means(full: torch.Tensor, f: int, shape: tuple[int, int]) -> torch.Tensor:
+    """Means over the f x f blocks that :func:`_scales` marks known or not, the image padded at its
+    bottom and right edges to whole blocks. (Area interpolation to ceil(H / f) rows when f does not
+    divide H spreads its bins across block boundaries: a "known" coarse pixel then averaged in the
+    zeroed hole, and the fill grew from a dark rim: a 48 px hole on make bench's motorcycle photo
+    scored 9.2 dB against 23.6 for the biharmonic fill.)"""
+    h, w = shape
+    padded = torch.nn.functional.pad(full, (0, w * f - full.shape[-1], 0, h * f - full.shape[-2]), mode="replicate")
+    return torch.nn.functional.avg_pool2d(padded, f)
+
+
+def _upsampled(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A coarser level's fill on the next finer level's grid: twice the size, cut to ``shape`` (the
+    finer grid covers the same pixels from the same corner, so no resize to an odd size shifts it)."""
+    up = torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    return up[..., :shape[0], :shape[1]]
 
 
 def _first_guess(lv: _Level) -> torch.Tensor:
@@ -348,8 +366,7 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
                 elif x is None:
                     x = torch.randn(lv.known.shape, generator=gen).to(dev)
                 else:  # upsample the coarser fill, keep the known pixels, noise to the chain's top
-                    up = torch.nn.functional.interpolate(x, size=lv.known.shape[-2:], mode="bilinear",
-                                                         align_corners=False)
+                    up = _upsampled(x, lv.known.shape[-2:])
                     x = _noised(torch.where(lv.keep, lv.known, up), lv, gen)
                 sub = reporter.sub(job * calls + done, total)
                 cond = ClampCondition(lv.known, lv.keep, clamp)

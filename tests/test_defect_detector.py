@@ -62,6 +62,18 @@ def test_training_damage_masks_match_the_damage_drawn() -> None:
     assert gray.image.shape == (128, 128, 1) and gray.target.any()
 
 
+def test_grain_does_not_change_what_counts_as_damage() -> None:
+    """The grain is drawn after every element (the same seed draws the same damage with or without
+    it), so the targets and weights must be the same: grain alone crosses the visibility threshold on
+    many pixels, and must not turn invisible damage (white on a white page) into targets."""
+    for clean in (np.ones((96, 96, 3), np.float32), _photo(96)):
+        for seed in range(6):
+            plain = synth_damage(clean, np.random.default_rng(seed), clean_share=0.0, grain_share=0.0, density=4)
+            grainy = synth_damage(clean, np.random.default_rng(seed), clean_share=0.0, grain_share=1.0, density=4)
+            assert not np.array_equal(plain.image, grainy.image)
+            assert np.array_equal(plain.target, grainy.target) and np.array_equal(plain.weight, grainy.weight)
+
+
 def test_second_generator_truth_matches_its_damage() -> None:
     from benchmarks.damage_dust import film_dust
 
@@ -77,6 +89,9 @@ def test_tiled_logits_equal_the_whole_image() -> None:
     net = DefectNet().eval()
     px = np.random.default_rng(0).random((150, 203, 3)).astype(np.float32)
     assert np.array_equal(logits(net, px, tile=1024), logits(net, px, tile=64))
+    # Last tiles of 1 and 2 px: narrower than their context, padded by more than their size.
+    for h, w in ((128, 129), (130, 128)):
+        assert np.allclose(logits(net, px[:h, :w], tile=1024), logits(net, px[:h, :w], tile=64), atol=1e-5)
     gray = logits(net, px[:, :, :1])  # gray photos: copied to R, G, B
     assert gray.shape == (150, 203)
 

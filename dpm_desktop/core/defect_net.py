@@ -33,6 +33,7 @@ from torch import nn
 
 from .atomic import atomic_write_json
 from .checkpoint import CheckpointError, _refuse_foreign, read_tensor_table, save_tensors_atomic, sha256_file
+from .imaging import to_gray
 from .limits import DETECTOR_LIMITS
 
 FORMAT = "dpm-desktop-defect-detector"
@@ -86,7 +87,7 @@ def fit_input(px: np.ndarray, in_channels: int) -> np.ndarray:
     if c == 1 and in_channels == 3:
         return np.repeat(px, 3, axis=2)
     if c == 3 and in_channels == 1:
-        return px.mean(axis=2, keepdims=True)
+        return to_gray(px)  # as the trainer turns crops gray
     raise ValueError(f"the detector takes {in_channels} channels; images with {c} are not supported")
 
 
@@ -95,6 +96,16 @@ def _padded(x: torch.Tensor, top: int, bottom: int, left: int, right: int) -> to
     h, w = x.shape[-2:]
     mode = "reflect" if max(top, bottom) < h and max(left, right) < w else "replicate"
     return F.pad(x, (left, right, top, bottom), mode=mode)
+
+
+def _tile_edges(n: int, tile: int) -> list[int]:
+    """Tile boundaries 0, tile, 2 tile, ..., n; a last tile narrower than its context would be padded
+    by more than its own size (where reflection falls back to replication, so the result would depend
+    on the tiling): it is folded into the one before."""
+    edges = list(range(0, n, tile))
+    if len(edges) > 1 and n - edges[-1] < MARGIN + STRIDE:
+        edges.pop()
+    return [*edges, n]
 
 
 def logits(net: DefectNet, px: np.ndarray, *, tile: int = 1024,
@@ -106,14 +117,13 @@ def logits(net: DefectNet, px: np.ndarray, *, tile: int = 1024,
     x = torch.from_numpy(np.ascontiguousarray(fit_input(px, net.cfg["in_channels"]).transpose(2, 0, 1)))[None]
     h, w = x.shape[-2:]
     out = np.empty((h, w), np.float32)
-    ys, xs = range(0, h, tile), range(0, w, tile)
-    total, done = len(ys) * len(xs), 0
+    ys, xs = _tile_edges(h, tile), _tile_edges(w, tile)
+    total, done = (len(ys) - 1) * (len(xs) - 1), 0
     with torch.inference_mode():
-        for y0 in ys:
-            for x0 in xs:
+        for y0, y1 in itertools.pairwise(ys):
+            for x0, x1 in itertools.pairwise(xs):
                 if check is not None:
                     check()
-                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
                 # Context: MARGIN each side where the photo has it, else reflected; the bottom/right
                 # rounded up so the size is a multiple of STRIDE.
                 a0, b0 = max(0, y0 - MARGIN), max(0, x0 - MARGIN)

@@ -15,8 +15,8 @@ threshold with it. Run: ``python scripts/train_detector.py --help``.
 from __future__ import annotations
 
 import json
-import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,9 @@ from .datasets import ImageFolder, scan_folder, split_by_file
 from .defect_net import DefectNet, load_detector, logits, save_detector
 from .device import pick_device
 from .imaging import to_gray
+from .train import ema_update, warmup_cosine
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -59,6 +62,7 @@ class DetectorTrainConfig:
     dilations: int = 3
     threads: int = 2
     seed: int = 0
+    workers: int = 1  # processes drawing the damaged crops (the drawing costs as much as the step)
     log_every: int = 25
     save_every: int = 250
     init: str = ""  # a detector folder to continue from (its steps and thread-hours are added up)
@@ -81,6 +85,33 @@ def damaged_batch(folder: ImageFolder, n: int, rng: np.random.Generator, cfg: De
     return (torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys)), torch.from_numpy(np.stack(ws)))
 
 
+class _DamagedBatches(torch.utils.data.IterableDataset):
+    """Endless damaged batches, drawn in DataLoader worker processes so that the drawing (Python and
+    Pillow, ~0.2 s a batch) overlaps the training step; each worker has its own seed. Each batch
+    carries (worker id, the worker's CPU seconds so far), so the thread-hours count the drawing."""
+
+    def __init__(self, folder: ImageFolder, cfg: DetectorTrainConfig, seed: int) -> None:
+        self.folder, self.cfg, self.seed = folder, cfg, seed
+
+    def __iter__(self) -> Iterator[tuple[Batch, tuple[int, float]]]:
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info else -1
+        rng = np.random.default_rng([self.seed, max(wid, 0)])
+        c0 = time.process_time()
+        while True:
+            batch = damaged_batch(self.folder, self.cfg.batch, rng, self.cfg)
+            yield batch, (wid, time.process_time() - c0 if wid >= 0 else 0.0)
+
+
+def batches(folder: ImageFolder, cfg: DetectorTrainConfig, seed: int) -> Iterator[tuple[Batch, tuple[int, float]]]:
+    """An iterator of training batches: from ``cfg.workers`` processes, or in this one if 0."""
+    data = _DamagedBatches(folder, cfg, seed)
+    if cfg.workers <= 0:
+        return iter(data)
+    return iter(torch.utils.data.DataLoader(data, batch_size=None, num_workers=cfg.workers, prefetch_factor=4,
+                                            persistent_workers=True))
+
+
 def loss_fn(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, pos_weight: float = 1.0) -> torch.Tensor:
     bce = F.binary_cross_entropy_with_logits(z, y, reduction="none", pos_weight=torch.tensor(pos_weight))
     bce = (bce * w).sum() / w.sum().clamp(min=1)
@@ -95,11 +126,11 @@ def _f1(pred: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     return 2 * tp / max(float((pred & valid).sum() + (y & valid).sum()), 1.0)
 
 
-def validate(net: DefectNet, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> dict[str, float]:
+def validate(net: DefectNet, batch: Batch, pos_weight: float) -> dict[str, float]:
     x, y, w = batch
     with torch.inference_mode():
         z = net(x)
-        loss = float(loss_fn(z, y, w))
+        loss = float(loss_fn(z, y, w, pos_weight))
     p = z.numpy()[:, 0] > 0
     return {"val_loss": loss, "val_f1_at_0.5": _f1(p, y.numpy()[:, 0] > 0.5, w.numpy()[:, 0])}
 
@@ -129,7 +160,7 @@ def calibrate(net: DefectNet, folder: ImageFolder, cfg: DetectorTrainConfig) -> 
             "mask": "detect.shape_mask defaults (min_pixels 2, closing, margin 1)"}
 
 
-def train(cfg: DetectorTrainConfig, log: Any = print) -> Path:
+def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
@@ -141,7 +172,7 @@ def train(cfg: DetectorTrainConfig, log: Any = print) -> Path:
     train_set = ImageFolder(train_paths, patch=cfg.patch, seed=cfg.seed, **common)
     val_set = ImageFolder(val_paths or train_paths, patch=cfg.patch, seed=cfg.seed + 1, **common)
     calib_set = ImageFolder(train_paths, patch=cfg.calib_patch, seed=cfg.seed + 2, **common)
-    rng = np.random.default_rng(cfg.seed)
+    train_batches = batches(train_set, cfg, cfg.seed)
     val_batch = damaged_batch(val_set, cfg.val_crops, np.random.default_rng(cfg.seed + 3), cfg)
 
     net = DefectNet(3, cfg.width1, cfg.width2, cfg.width3, cfg.dilations).to(memory_format=torch.channels_last)
@@ -165,13 +196,15 @@ def train(cfg: DetectorTrainConfig, log: Any = print) -> Path:
                     "val_photos": len(val_paths), "config": asdict(cfg)}))
     logf = open(out / "log.jsonl", "a")  # noqa: SIM115 - kept open for the whole run
     t0, c0 = time.monotonic(), time.process_time()
+    worker_cpu: dict[int, float] = {}  # CPU seconds of each drawing process so far
     step, history = 0, []
     while step < cfg.steps and time.monotonic() - t0 < cfg.minutes * 60:
         frac = max(step / cfg.steps, (time.monotonic() - t0) / (cfg.minutes * 60))
-        lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        lr = cfg.lr * warmup_cosine(step, frac, cfg.warmup, 0.05)
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y, w = damaged_batch(train_set, cfg.batch, rng, cfg)
+        (x, y, w), (wid, cpu) = next(train_batches)
+        worker_cpu[wid] = cpu
         net.train()
         loss = loss_fn(net(x.contiguous(memory_format=torch.channels_last)), y, w, cfg.pos_weight)
         opt.zero_grad(set_to_none=True)
@@ -179,25 +212,23 @@ def train(cfg: DetectorTrainConfig, log: Any = print) -> Path:
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         step += 1
-        with torch.no_grad():
-            d = min(cfg.ema_decay, (1 + step) / (10 + step))
-            for pe, pn in zip(ema.parameters(), net.parameters(), strict=True):
-                pe.mul_(d).add_(pn.detach(), alpha=1 - d)
+        ema_update(ema, net, min(cfg.ema_decay, (1 + step) / (10 + step)))
         if step % cfg.log_every == 0 or step == 1:
             rec: dict[str, Any] = {"step": step, "loss": round(loss.item(), 4), "lr": round(lr, 6),
                                    "elapsed_s": round(time.monotonic() - t0, 1)}
             if step % (cfg.log_every * 4) == 0:
-                rec.update({k: round(v, 4) for k, v in validate(ema.eval(), val_batch).items()})
+                rec.update({k: round(v, 4) for k, v in validate(ema.eval(), val_batch, cfg.pos_weight).items()})
                 history.append(rec)
             print(json.dumps(rec), file=logf, flush=True)
             log(json.dumps(rec))
         if step % cfg.save_every == 0:
-            _save(ema, cfg, out, step, t0, c0, history, dev, params, len(train_paths), None, before=before)
-    final = validate(ema.eval(), val_batch)
+            _save(ema, cfg, out, step, t0, c0, history, dev, params, len(train_paths), None, before=before,
+                  worker_cpu_s=sum(worker_cpu.values()))
+    final = validate(ema.eval(), val_batch, cfg.pos_weight)
     log(json.dumps({"event": "calibrating", **final}))
     calibration = calibrate(ema.eval(), calib_set, cfg)
     folder = _save(ema, cfg, out, step, t0, c0, history, dev, params, len(train_paths), calibration, final,
-                   before)
+                   before, worker_cpu_s=sum(worker_cpu.values()))
     log(json.dumps({"event": "done", "folder": str(folder), "steps": step}))
     logf.close()
     return folder
@@ -206,12 +237,13 @@ def train(cfg: DetectorTrainConfig, log: Any = print) -> Path:
 def _save(ema: DefectNet, cfg: DetectorTrainConfig, out: Path, step: int, t0: float, c0: float,
           history: list[dict[str, Any]], dev: torch.device, params: int, photos: int,
           calibration: dict[str, Any] | None, final: dict[str, float] | None = None,
-          before: dict[str, Any] | None = None) -> Path:
+          before: dict[str, Any] | None = None, worker_cpu_s: float = 0.0) -> Path:
     """The detector folder; with ``before`` (a run continued from another detector) the totals
-    include that run's steps, crops, wall time and thread-hours."""
+    include that run's steps, crops, wall time and thread-hours. The thread-hours are this process's
+    CPU time plus the drawing processes' (``worker_cpu_s``)."""
     b = before or {}
     wall = time.monotonic() - t0
-    hours = (time.process_time() - c0) / 3600
+    hours = (time.process_time() - c0 + worker_cpu_s) / 3600
     meta = {"name": cfg.name,
             "description": "Learned defect detector: scratches, fibres, dust and stains as per-pixel logits",
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -219,7 +251,8 @@ def _save(ema: DefectNet, cfg: DetectorTrainConfig, out: Path, step: int, t0: fl
                          "wall_time_s": round(wall + b.get("wall_time_s", 0), 1),
                          "cpu_thread_hours": round(hours + b.get("cpu_thread_hours", 0), 3), "device": str(dev),
                          "this_run": {"steps": step, "wall_time_s": round(wall, 1),
-                                      "cpu_thread_hours": round(hours, 3)},
+                                      "cpu_thread_hours": round(hours, 3),
+                                      "of_which_drawing_damage": round(worker_cpu_s / 3600, 3)},
                          "continued_from": b or None,
                          "parameters": params, "photos": photos, "data": cfg.data,
                          "generator": "dpm_desktop.core.damage_synth.synth_damage", "settings": asdict(cfg),

@@ -102,17 +102,22 @@ def build_model(cfg: TrainConfig, data_kind: str, channels: int) -> GaussianDiff
     return GaussianDiffusion(net, dcfg)
 
 
-def lr_factor(cfg: TrainConfig, progress: float, step: int) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to ``lr_min_factor`` at the end."""
-    warm = min(1.0, (step + 1) / max(cfg.warmup, 1))
-    if cfg.lr_decay == "none":
+def warmup_cosine(step: int, progress: float, warmup: int, min_factor: float | None) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to ``min_factor`` at progress 1
+    (None: no decay)."""
+    warm = min(1.0, (step + 1) / max(warmup, 1))
+    if min_factor is None:
         return warm
     p = min(max(progress, 0.0), 1.0)
-    return warm * (cfg.lr_min_factor + (1 - cfg.lr_min_factor) * 0.5 * (1 + math.cos(math.pi * p)))
+    return warm * (min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def lr_factor(cfg: TrainConfig, progress: float, step: int) -> float:
+    return warmup_cosine(step, progress, cfg.warmup, None if cfg.lr_decay == "none" else cfg.lr_min_factor)
 
 
 @torch.no_grad()
-def ema_update(ema: GaussianDiffusion, model: GaussianDiffusion, decay: float) -> None:
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
         pe.lerp_(pm.detach(), 1 - decay)
 

@@ -52,12 +52,13 @@ def qimage_to_gray(img: QImage) -> np.ndarray:
     return buf[:, :w].copy()
 
 
-def colormap(values: np.ndarray, vmax: float | None = None, alpha: int = 255) -> QImage:
-    """H x W floats -> an ARGB32 QImage through a perceptual dark-to-bright ramp (for the
-    uncertainty overlay). ``vmax`` defaults to the 99th percentile so one outlier does not wash it out."""
+def colormap(values: np.ndarray, vmax: float | None = None, alpha: int = 255, vmin: float = 0.0) -> QImage:
+    """H x W floats -> an ARGB32 QImage through a perceptual dark-to-bright ramp (the uncertainty and
+    anomaly overlays), ``vmin`` (transparent) to ``vmax`` (opaque, brightest). ``vmax`` defaults to
+    the 99th percentile so one outlier does not wash it out."""
     v = np.asarray(values, dtype=np.float32)
-    top = float(vmax if vmax is not None else np.percentile(v, 99) if v.size else 1.0) or 1.0
-    t = np.clip(v / top, 0, 1)
+    top = float(vmax if vmax is not None else np.percentile(v, 99) if v.size else 1.0)
+    t = np.clip((v - vmin) / (top - vmin if top > vmin else 1.0), 0, 1)
     # Inferno-like ramp through a few anchor colours.
     anchors = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float32)
     pos = t * (len(anchors) - 1)

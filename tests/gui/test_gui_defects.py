@@ -48,6 +48,34 @@ def test_find_defects_fills_the_mask_undoably_and_rethresholds(window, qtbot, tm
     assert not w.doc.coverage().any()  # back to before Find Defects
 
 
+def _overlay_alpha(w) -> np.ndarray:
+    img = w.controller.defects.overlay
+    buf = np.frombuffer(img.constBits(), np.uint8, count=img.bytesPerLine() * img.height())
+    rows = buf.reshape(img.height(), img.bytesPerLine())[:, : 4 * img.width()]
+    return rows.reshape(img.height(), img.width(), 4)[..., 3]
+
+
+def test_anomaly_overlay_shows_the_map_and_goes_with_the_photo(window, qtbot, tmp_path):
+    w = window
+    a = w.actions_["anomaly_map"]
+    open_and_wait(qtbot, w, _damaged(tmp_path / "scan.png"))
+    assert not a.isEnabled() and w.controller.defects.overlay is None
+    _find(qtbot, w)
+    assert a.isEnabled()
+    alpha = _overlay_alpha(w)
+    assert alpha.shape == (96, 128)
+    # Brightest (opaque) on the scratch, faded out on clean photo away from the damage.
+    assert alpha[30, 40:80].mean() > 200 and np.median(alpha[40:55, 10:110]) < alpha[30, 40:80].mean() / 2
+    before = w.canvas.grab().toImage()
+    a.setChecked(True)
+    assert w.canvas.show_anomaly
+    after = w.canvas.grab().toImage()
+    assert after != before  # the overlay is painted over the photo
+
+    open_and_wait(qtbot, w, _damaged(tmp_path / "other.png", 80, 100))  # another photo: the map is gone
+    assert w.controller.defects.overlay is None and w.canvas.anomaly_overlay is None and not a.isEnabled()
+
+
 def test_find_defects_cancels_and_leaves_the_mask(window, qtbot, tmp_path):
     w = window
     open_and_wait(qtbot, w, _damaged(tmp_path / "big.png", 512, 640))

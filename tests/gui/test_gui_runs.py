@@ -184,3 +184,27 @@ def test_unavailable_devices_cannot_be_picked(window, device):
     i = panel.device.findData(device)
     available = torch.cuda.is_available() if device == "cuda" else torch.backends.mps.is_available()
     assert panel.device.model().item(i).isEnabled() == available
+
+
+def test_a_result_computed_before_the_photo_changed_is_dropped(opened, qtbot):
+    """Run A, run B, apply A while B runs: B was computed from the pixels before A, so offering it
+    (and applying it) would silently undo A. It is dropped, and the user is told."""
+    w = opened
+    paint_stroke(w, [(30, 30), (90, 60)])
+    w.task_panel.set_task("inpaint")
+    with qtbot.waitSignal(w.controller.jobs.finished, timeout=60_000):
+        w.actions_["run"].trigger()
+    wait_idle(qtbot, w)
+    w.task_panel.preset.setCurrentIndex(w.task_panel.preset.findData("custom"))
+    w.task_panel.steps.setValue(200)
+    w.task_panel.resample.setValue(1)
+    with qtbot.waitSignal(w.controller.jobs.progress, timeout=60_000):
+        w.actions_["run"].trigger()
+    assert w.controller.jobs.is_running and w.actions_["apply"].isEnabled()
+    w.actions_["apply"].trigger()
+    applied = w.doc.pixels
+    with qtbot.waitSignal(w.controller.jobs.dropped, timeout=120_000):
+        pass
+    wait_idle(qtbot, w)
+    assert w.doc.result is None and w.doc.pixels is applied
+    assert "dropped" in w.statusBar().currentMessage()

@@ -73,9 +73,11 @@ class RestoreController(QObject):
         j.failed.connect(lambda m, details: self.error.emit(
             "The restoration failed", m + "\n\nThe photo was not changed.", details))
         j.cancelled.connect(lambda: self.status.emit("Cancelled; the photo was not changed", 5000))
+        j.dropped.connect(lambda why: self.status.emit(why, 10_000))
         j.batchFinished.connect(lambda report: self.status.emit(batch_summary(report)[0], 10_000))
         j.batchFailed.connect(lambda m, details: self.error.emit(
-            "The restoration failed", m + "\n\nThe photo was not changed.", details))
+            "The batch failed", m + "\n\nThe results written before the failure are kept; no original was changed.",
+            details))
         j.batchCancelled.connect(lambda: self.status.emit("Batch cancelled; results written so far are kept", 5000))
         d.progress.connect(lambda info: self.status.emit(
             f"Finding defects… {100 * info.step // max(1, info.total)} %", 0))
@@ -145,6 +147,7 @@ class RestoreController(QObject):
 
     def _on_opened(self, path: Path) -> None:
         self.jobs.cancel()  # a running job's result belongs to the previous photo: it will be dropped
+        self.defects.cancel()  # so does a running Find Defects
         note = f" ({'; '.join(self.doc.notes)})" if self.doc.notes else ""
         self.status.emit(f"Opened {path.name}{note}", 5000)
         self.stateChanged.emit()

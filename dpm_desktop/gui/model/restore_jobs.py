@@ -37,6 +37,7 @@ class RestoreJobs(QObject):
     finished = Signal(object)  # PendingResult, now the document's result
     failed = Signal(str, str)  # message, details
     cancelled = Signal()
+    dropped = Signal(str)  # a result not offered: why, in a line
     batchRunningChanged = Signal(bool)
     batchProgress = Signal(object)  # StepInfo
     batchFinished = Signal(object)  # BatchReport
@@ -121,6 +122,9 @@ class RestoreJobs(QObject):
         job: JobInput | None = self.runner.context
         if job is None or job.generation != self.doc.generation:
             return  # computed for an image that is no longer open
+        if job.pixels is not self.doc.pixels:  # every edit makes a new array: the photo changed meanwhile
+            self.dropped.emit("The result was dropped: the photo changed while it ran (run it again)")
+            return
         p = job.params
         if p.task == "inpaint" and job.coverage is not None:  # the time per megapixel-call, for the next estimates
             cost = estimate_cost(job.coverage > 0, **p.inpaint_settings())

@@ -40,6 +40,9 @@ SPECS: dict[str, tuple[str, list, str | None, bool, str]] = {
     "find_defects": ("Find &Defects", ["Ctrl+Shift+D"], None, False,
                      "Propose a mask of scratches, dust and spots: the pixels the photo model finds improbable "
                      "(Ctrl+Shift+D). Review it with the brush and eraser, then inpaint. Work in progress"),
+    "anomaly_map": ("Show &Anomaly Map", ["A"], None, True,
+                    "Overlay how improbable each pixel looks to the detector, brightest at the sensitivity's "
+                    "cut (after Find Defects; A)"),
     "show_mask": ("Show &Mask", ["Q"], "mask", True, "Show the mask overlay (Q)"),
     "zoom_in": ("Zoom &In", [StdKey.ZoomIn, "Ctrl+="], None, False, "Zoom in"),
     "zoom_out": ("Zoom &Out", [StdKey.ZoomOut], None, False, "Zoom out"),

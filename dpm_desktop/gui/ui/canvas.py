@@ -70,6 +70,8 @@ class Canvas(QWidget):
         self.view_mode = ViewMode.SPLIT
         self.split = 0.5  # divider position as a fraction of the widget width
         self.show_uncertainty = False
+        self.anomaly_overlay: QImage | None = None  # Find Defects' coloured map, over the whole photo
+        self.show_anomaly = False
         self._pyramid: Pyramid | None = None
         self._result_pyramid: Pyramid | None = None
         self.live_preview: tuple[QImage, QRect] | None = None  # a fill being refined, drawn where it goes
@@ -192,6 +194,14 @@ class Canvas(QWidget):
         self.show_uncertainty = visible
         self.update()
 
+    def set_anomaly_overlay(self, image: QImage | None) -> None:
+        self.anomaly_overlay = image
+        self.update()
+
+    def set_anomaly_visible(self, visible: bool) -> None:
+        self.show_anomaly = visible
+        self.update()
+
     def set_busy(self, text: str | None) -> None:
         self._busy = text
         self.update()
@@ -272,6 +282,14 @@ class Canvas(QWidget):
                     p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2)
                     p.drawImage(self.view_rect(result.region), result.uncertainty)
                     p.restore()
+        anomaly = self.anomaly_overlay
+        if self.show_anomaly and anomaly is not None and anomaly.size() == self.doc.image.size():
+            p.save()
+            p.setClipRect(clip)
+            p.setOpacity(0.85)
+            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2)
+            p.drawImage(self.view_rect(QRectF(0, 0, self.doc.width, self.doc.height)), anomaly)
+            p.restore()
         if self.show_mask and live is None:
             self._draw_mask(p, clip)
         if result is not None and self.view_mode == ViewMode.SPLIT:

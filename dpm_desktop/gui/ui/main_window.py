@@ -122,7 +122,8 @@ class MainWindow(QMainWindow):
         mask = mb.addMenu("&Mask")
         for k in ("tool_brush", "tool_eraser", "tool_rect", "tool_lasso", "tool_pan", None, "brush_smaller",
                   "brush_bigger", "brush_softer", "brush_harder", None, "mask_clear", "mask_invert", "mask_grow",
-                  "mask_shrink", None, "find_defects", None, "mask_load", "mask_export", None, "show_mask"):
+                  "mask_shrink", None, "find_defects", "anomaly_map", None, "mask_load", "mask_export", None,
+                  "show_mask"):
             mask.addSeparator() if k is None else mask.addAction(a[k])
         view = mb.addMenu("&View")
         for k in ("zoom_in", "zoom_out", "zoom_fit", "zoom_100", None, "view_split", "view_toggle", "uncertainty"):
@@ -191,6 +192,7 @@ class MainWindow(QMainWindow):
             lambda: self._mask_op(self.doc.shrink_mask, self.mask_panel.radius.value()))
         a["find_defects"].triggered.connect(self.find_defects)
         self.mask_panel.sensitivity.valueChanged.connect(self._on_sensitivity)
+        a["anomaly_map"].toggled.connect(self.canvas.set_anomaly_visible)
         a["show_mask"].toggled.connect(self.canvas.set_mask_visible)
         self.canvas.maskVisibilityChanged.connect(a["show_mask"].setChecked)
         a["show_mask"].setChecked(self.canvas.show_mask)
@@ -225,6 +227,8 @@ class MainWindow(QMainWindow):
         c.opener.started.connect(lambda path: canvas.set_busy(f"Opening {path.name}…"))
         c.opener.sigmaChanged.connect(panel.set_sigma_estimate)
         c.defects.runningChanged.connect(self._on_defects_running)
+        c.defects.overlayChanged.connect(lambda: canvas.set_anomaly_overlay(c.defects.overlay))
+        c.defects.overlayChanged.connect(self._update_state)
         jobs.runningChanged.connect(panel.set_running)
         jobs.progress.connect(panel.show_progress)
         jobs.preview.connect(panel.show_preview)
@@ -241,6 +245,7 @@ class MainWindow(QMainWindow):
     def _bind_document(self) -> None:
         a, stack = self.actions_, self.doc.undo_stack
         self.doc.imageChanged.connect(self._update_state)
+        self.doc.imageChanged.connect(self.controller.defects.forget_if_stale)
         self.doc.resultChanged.connect(self._on_result_changed)
         self.doc.pathChanged.connect(self._update_title)
         stack.cleanChanged.connect(self._update_title)
@@ -272,6 +277,7 @@ class MainWindow(QMainWindow):
             a[k].setEnabled(has)
         a["run"].setEnabled(has and not running and has_model)
         a["find_defects"].setEnabled(c.defects.is_running or (has and has_model))
+        a["anomaly_map"].setEnabled(c.defects.has_map)
         a["cancel"].setEnabled(c.jobs.is_running)
         a["batch"].setEnabled(not running and has_model)
         has_result = self.doc.result is not None

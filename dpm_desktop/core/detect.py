@@ -119,7 +119,6 @@ def _likelihood_map(image: np.ndarray | str | Path | LoadedImage, *, model: str 
     terms = diffusion.terms()
     t_star = max(terms.step_for_noise(sigma / 255 * scale), ckpt.first_trained_step)
     ab = float(terms.alphas_bar[t_star - 1])
-    # Below this variance the learned one is indistinguishable from post_var: one 8-bit level, squared.
 
     def posterior_mean(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return diffusion.reverse_step(x, t).pred_x0.float()

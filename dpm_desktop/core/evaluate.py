@@ -16,6 +16,7 @@ from .checkpoint import Checkpoint
 from .datasets import DeadLeaves, ImageFolder, SwissRoll, scan_folder
 from .deadleaves_stats import STATS as DEADLEAVES_STATS
 from .progress import NULL_REPORTER, Reporter
+from .validation import dequantize, per_pixel_bits
 
 PAPER_TABLE1 = {"swissroll": 2.35, "deadleaves": 1.489}
 HALF_LOG2_2PI_E = 0.5 * math.log2(2 * math.pi * math.e)
@@ -81,15 +82,15 @@ def evaluate_bound(ckpt: Checkpoint, data: str, *, n: int = 256, all_terms: bool
     chunks = list(torch.split(x, batch))
     for i, chunk in enumerate(chunks):
         chunk = chunk.to(device)
-        if meta.get("dequantize") and data not in ("swissroll", "deadleaves"):
-            chunk = chunk + (torch.rand(chunk.shape, generator=gen).to(device) - 0.5) * meta["scale"] / 256
+        if data not in ("swissroll", "deadleaves"):  # synthetic data is continuous
+            chunk = dequantize(chunk, meta, gen)
         reps = 1 if all_terms else draws
         passes = [diffusion.bound(chunk, all_terms=all_terms, stratified=not all_terms, generator=gen)
                   for _ in range(reps)]
         k = torch.stack(passes).float().cpu()
         per_item.append(k.mean(0))
         reporter.step(i + 1, len(chunks))
-    k_items = (torch.cat(per_item) + math.log2(meta["data_std"])) * dims
+    k_items = per_pixel_bits(torch.cat(per_item), meta["data_std"], dims)
     l_null = -(HALF_LOG2_2PI_E + 0.5 * math.log2(null_var)) * dims
     K = float(k_items.mean())
     stderr = float(k_items.std() / math.sqrt(len(k_items))) if len(k_items) > 1 else float("nan")

@@ -58,7 +58,7 @@ def validate(diffusion: GaussianDiffusion, val: torch.Tensor, data: dict[str, An
     # The bound in float32 even when training runs in bf16: its small-t terms hinge on reverse-step
     # variances near bf16's resolution (bf16 moved photo-rgb's K by about 0.01 bits/px).
     k = diffusion.bound(dequantize(x, data, gen), stratified=True, generator=gen).float().cpu()
-    k = (k + math.log2(data["data_std"])) * int(data["channels"])  # the bound gives bits per value
+    k = per_pixel_bits(k, data["data_std"], int(data["channels"]))
     out: dict[str, Any] = {"bits_per_px": float(k.mean()), "bits_stderr": float(k.std() / math.sqrt(len(k))),
                            UNIT_KEY: bits_unit(data["kind"])}
     if data["kind"] == "image":
@@ -80,8 +80,15 @@ def preview_grid(diffusion: GaussianDiffusion, val: torch.Tensor, data: dict[str
 
 
 def dequantize(x: torch.Tensor, data: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
-    """Uniform noise of one 8-bit level, so that a density on 8-bit photos is a proper density."""
+    """Uniform noise of one 8-bit level (levels are 1/255 apart on the 0-1 scale), so that a density
+    on 8-bit photos is a proper density. The trainer's validation and ``dpm eval`` both use it."""
     if not data.get("dequantize"):
         return x
     u = torch.rand(x.shape, generator=gen).to(x.device) - 0.5
-    return x + u * data["scale"] / 256
+    return x + u * data["scale"] / 255
+
+
+def per_pixel_bits(k_per_value: torch.Tensor, data_std: float, dims: int) -> torch.Tensor:
+    """The bound, which the diffusion gives in bits per value of unit-variance data, in bits per pixel
+    (``dims`` values: the channels, or 2 for a point) of the data at its own scale."""
+    return (k_per_value + math.log2(data_std)) * dims

@@ -32,10 +32,6 @@ class PhotoOpener(QObject):
         self.estimator.runningChanged.connect(self._on_estimator_running)
 
     @property
-    def is_opening(self) -> bool:
-        return self.loader.is_running
-
-    @property
     def is_estimating(self) -> bool:
         return self.estimator.is_running
 

@@ -73,10 +73,6 @@ class RestoreJobs(QObject):
         return self.runner.is_running
 
     @property
-    def is_batch_running(self) -> bool:
-        return self.batch_runner.is_running
-
-    @property
     def busy(self) -> bool:
         return self.runner.is_running or self.batch_runner.is_running
 

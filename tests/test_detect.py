@@ -35,6 +35,22 @@ def test_mask_shaping_drops_lone_pixels_bridges_gaps_and_adds_a_margin() -> None
     assert count_regions(out) == 1
 
 
+def test_lone_pixels_are_the_components_of_one_pixel() -> None:
+    """The default min_pixels 2 is cut without labelling components; it must agree with the
+    labelled cut (min_pixels 3 still labels) on random masks of every density, edges included."""
+    from dpm_desktop.core.detect import _components, _drop_small
+
+    rng = np.random.default_rng(0)
+    for p in (0.002, 0.05, 0.3, 0.7):
+        m = rng.random((61, 83)) < p
+        labels, _ = _components(m)
+        sizes = np.bincount(labels.ravel())
+        for k in (2, 3):
+            keep = sizes >= k
+            keep[0] = False
+            assert np.array_equal(_drop_small(m, k), keep[labels])
+
+
 def test_lower_sensitivity_finds_a_superset_without_the_network(tiny_rgb_model) -> None:
     px, _ = damaged_photo()
     res = detect(px, model=tiny_rgb_model, device="cpu")

@@ -203,6 +203,11 @@ def count_regions(mask: np.ndarray) -> int:
 def _drop_small(mask: np.ndarray, min_pixels: int) -> np.ndarray:
     if min_pixels <= 1 or not mask.any():
         return mask.copy()
+    if min_pixels == 2:  # the default: a component of one pixel is one with no 8-neighbour (numpy only)
+        neighbours = np.pad(mask, 1).astype(np.uint8)
+        count = sum(neighbours[1 + dy:neighbours.shape[0] - 1 + dy, 1 + dx:neighbours.shape[1] - 1 + dx]
+                    for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+        return mask & (count > 0)
     labels, _ = _components(mask)
     sizes = np.bincount(labels.ravel())
     big = sizes >= min_pixels

@@ -2,7 +2,7 @@
 photo, its proposal put into the mask as one undoable step. The anomaly map is kept, so a new
 sensitivity re-thresholds it without the network; that also runs in the background (a 24 MP map
 takes seconds), and a slider dragged through many values ends in one undo step, its last value.
-Each run also colours the map for the canvas's anomaly overlay (View: Mask > Show Anomaly Map),
+Each run also colours the map for the canvas's anomaly overlay (Mask > Show Anomaly Map),
 from the typical pixel (transparent) to the current cut (the brightest colour): what the slider
 would add next shows dimmer."""
 

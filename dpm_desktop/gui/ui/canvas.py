@@ -70,7 +70,7 @@ class Canvas(QWidget):
         self.view_mode = ViewMode.SPLIT
         self.split = 0.5  # divider position as a fraction of the widget width
         self.show_uncertainty = False
-        self.anomaly_overlay: QImage | None = None  # Find Defects' coloured map, over the whole photo
+        self.anomaly_overlay: Pyramid | None = None  # Find Defects' coloured map, over the whole photo
         self.show_anomaly = False
         self._pyramid: Pyramid | None = None
         self._result_pyramid: Pyramid | None = None
@@ -195,7 +195,7 @@ class Canvas(QWidget):
         self.update()
 
     def set_anomaly_overlay(self, image: QImage | None) -> None:
-        self.anomaly_overlay = image
+        self.anomaly_overlay = Pyramid(image) if image is not None else None  # cheap to draw zoomed out
         self.update()
 
     def set_anomaly_visible(self, visible: bool) -> None:
@@ -283,12 +283,10 @@ class Canvas(QWidget):
                     p.drawImage(self.view_rect(result.region), result.uncertainty)
                     p.restore()
         anomaly = self.anomaly_overlay
-        if self.show_anomaly and anomaly is not None and anomaly.size() == self.doc.image.size():
+        if self.show_anomaly and anomaly is not None and anomaly.base.size() == self.doc.image.size():
             p.save()
-            p.setClipRect(clip)
             p.setOpacity(0.85)
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.zoom < 2)
-            p.drawImage(self.view_rect(QRectF(0, 0, self.doc.width, self.doc.height)), anomaly)
+            self._draw_layer(p, anomaly, QRectF(0, 0, self.doc.width, self.doc.height), clip)
             p.restore()
         if self.show_mask and live is None:
             self._draw_mask(p, clip)

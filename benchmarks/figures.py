@@ -24,8 +24,10 @@ def image_grid(rows: list[list[Panel]], path: Path, row_labels: list[str] | None
     import matplotlib.pyplot as plt
 
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
+    # Constrained layout keeps every caption clear of the row above and of the title (tight_layout
+    # let a second row's captions run into the first row's images when panels are wide).
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(panel_inches * n_cols, panel_inches * n_rows + 0.4),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     for i, row in enumerate(rows):
         for j in range(n_cols):
             ax = axes[i][j]
@@ -41,11 +43,8 @@ def image_grid(rows: list[list[Panel]], path: Path, row_labels: list[str] | None
             ax.set_title(caption, fontsize=8)
             if j == 0 and row_labels:
                 ax.set_ylabel(row_labels[i], fontsize=9)
-    top = 1.0
     if title:
         fig.suptitle(title, fontsize=10)
-        top = 1 - 0.45 / fig.get_figheight()  # keep the panel captions clear of the title
-    fig.tight_layout(rect=(0, 0, 1, top))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -66,6 +66,12 @@ QToolTip {{ background: #2b2e34; color: #e3e6ea; border: 1px solid #3a3e45; }}
 
 
 def apply_theme(app: QApplication) -> None:
+    """The dark Fusion theme, once per application: setting an application style sheet again
+    re-polishes every widget alive, and a widget half torn down by then (one still waiting for its
+    deleteLater) crashed Qt in app.setStyleSheet (seen when test files ran back to back)."""
+    if app.property("dpm_theme_applied"):
+        return
+    app.setProperty("dpm_theme_applied", True)
     app.setStyle("Fusion")
     pal = QPalette()
     roles = {

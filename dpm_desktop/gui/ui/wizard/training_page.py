@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from dpm_desktop.core.bits_units import unit_label
+from dpm_desktop.core.bits_units import PER_PIXEL, unit_label
 
 from ...model.run_store import new_run_dir, read_events, read_settings, read_status, write_status
 from ...workers.train_process import Outcome
@@ -40,6 +40,11 @@ STATE_TEXT = {"starting": "Starting the trainer…", "running": "Training", "pau
               "paused": "Paused", "resuming": "Resuming…", "stopping": "Stopping: saving a checkpoint…",
               "cancelling": "Cancelling…"}
 
+
+
+
+def _val_title(unit: str, channels: int | None) -> str:
+    return f"Validation bound K ({unit_label(unit, channels)}; higher is better)"
 
 class TrainingPage(QWizardPage):
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -84,7 +89,7 @@ class TrainingPage(QWizardPage):
         self.loss_plot: CurvePlot = CurvePlot("Training loss", LOSS_COLOR,
                                               empty_text="The loss appears after the first steps",
                                               log_y=True, smoothed=True)
-        self.val_plot: CurvePlot = CurvePlot("Validation bound K (bits/px, all channels; higher is better)", VAL_COLOR,
+        self.val_plot: CurvePlot = CurvePlot(_val_title(PER_PIXEL, None), VAL_COLOR,
                                              empty_text="Measured on held-out photos at every validation",
                                              y_label="bits/px")
         self.preview = QLabel()
@@ -269,6 +274,7 @@ class TrainingPage(QWizardPage):
         if run.skipped:
             self.note.setText(f"{len(run.skipped)} file(s) skipped by the trainer (too small for the patch size, or "
                               "unreadable)")
+        self.val_plot.title_label.setText(_val_title(run.bits_unit, run.channels))  # gray, colour or points
         last = run.last_val
         self.psnr.setText(f"step {last.step:,}: {last.bits_per_px:.3f} ± {last.stderr:.3f} "
                           f"{unit_label(run.bits_unit, run.channels)}"

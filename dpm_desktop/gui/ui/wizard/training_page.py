@@ -41,10 +41,9 @@ STATE_TEXT = {"starting": "Starting the trainer…", "running": "Training", "pau
               "cancelling": "Cancelling…"}
 
 
-
-
 def _val_title(unit: str, channels: int | None) -> str:
     return f"Validation bound K ({unit_label(unit, channels)}; higher is better)"
+
 
 class TrainingPage(QWizardPage):
     def __init__(self, parent: QWidget | None = None) -> None:

@@ -35,6 +35,49 @@ def test_mask_shaping_drops_lone_pixels_bridges_gaps_and_adds_a_margin() -> None
     assert count_regions(out) == 1
 
 
+def _flood_fill_labels(mask: np.ndarray) -> np.ndarray:
+    """The plain definition, for reference: 8-connected flood fill from every unlabelled pixel."""
+    labels = np.zeros(mask.shape, np.int32)
+    n = 0
+    for y, x in zip(*np.nonzero(mask), strict=True):
+        if labels[y, x]:
+            continue
+        n += 1
+        labels[y, x] = n
+        todo = [(y, x)]
+        while todo:
+            cy, cx = todo.pop()
+            for ny in range(max(cy - 1, 0), min(cy + 2, mask.shape[0])):
+                for nx in range(max(cx - 1, 0), min(cx + 2, mask.shape[1])):
+                    if mask[ny, nx] and not labels[ny, nx]:
+                        labels[ny, nx] = n
+                        todo.append((ny, nx))
+    return labels
+
+
+def test_components_are_the_8_connected_regions() -> None:
+    """The run-based labelling against a flood fill: the same partition of the masked pixels, on
+    random masks of every density, one-row and one-column masks, and a long spiral."""
+    from dpm_desktop.core.detect import _components
+
+    rng = np.random.default_rng(1)
+    spiral = np.zeros((41, 41), bool)
+    y0, x0, y1, x1 = 0, 0, 40, 40
+    while y0 <= y1 and x0 <= x1:  # a one-pixel spiral with one-pixel gaps between its turns
+        spiral[y0, x0:x1 + 1] = spiral[y0:y1 + 1, x1] = spiral[y1, x0:x1 + 1] = True
+        spiral[y0 + 2:y1 + 1, x0] = True
+        y0, x0, y1, x1 = y0 + 2, x0 + 2, y1 - 2, x1 - 2
+        if y0 <= y1:
+            spiral[y0, x0 - 2:x0 + 1] = False
+    masks = [rng.random(shape) < p for p in (0.01, 0.2, 0.45, 0.6, 0.9) for shape in ((37, 53), (1, 40), (40, 1))]
+    for m in [*masks, spiral, np.zeros((5, 5), bool)]:
+        labels, n = _components(m)
+        ref = _flood_fill_labels(m)
+        assert n == ref.max() and np.array_equal(labels > 0, m)
+        if n:  # the same partition: label pairs form a bijection
+            assert len({(int(a), int(b)) for a, b in zip(labels[m], ref[m], strict=True)}) == n
+
+
 def test_lone_pixels_are_the_components_of_one_pixel() -> None:
     """The default min_pixels 2 is cut without labelling components; it must agree with the
     labelled cut (min_pixels 3 still labels) on random masks of every density, edges included."""

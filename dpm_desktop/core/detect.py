@@ -165,35 +165,48 @@ def shape_mask(raw: np.ndarray, *, margin: int = 1, min_pixels: int = 2) -> np.n
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """8-connected component labels (0 = background) by union-find over runs; numpy only."""
+    """8-connected component labels (0 = background, 1..n) and n; numpy only, by runs: each row's
+    runs of True are joined to the runs of the row above that touch them (diagonals included), and
+    the joined runs take the smallest label among them (min-label propagation with pointer jumping).
+    A 24 MP mask 20 % masked takes ~5 s (a per-pixel union-find in Python took ~20)."""
     h, w = mask.shape
     labels = np.zeros((h, w), np.int32)
-    parent = [0]
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    ys, xs = np.nonzero(mask)
-    for y, x in zip(ys.tolist(), xs.tolist(), strict=True):
-        near = [labels[y + dy, x + dx] for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, -1))
-                if y + dy >= 0 and 0 <= x + dx < w and labels[y + dy, x + dx]]
-        if not near:
-            parent.append(len(parent))
-            labels[y, x] = len(parent) - 1
-            continue
-        root = min(find(n) for n in near)
-        labels[y, x] = root
-        for n in near:
-            parent[find(n)] = root
-    roots = np.array([find(i) for i in range(len(parent))], np.int32)
-    flat = roots[labels]
-    uniq, relabeled = np.unique(flat, return_inverse=True)
-    relabeled = relabeled.reshape(h, w).astype(np.int32)
-    n = len(uniq) - (1 if uniq[0] == 0 else 0)
-    return (relabeled if uniq[0] == 0 else relabeled + 1), n
+    padded = np.zeros((h, w + 2), np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    row, first = np.nonzero(edges == 1)  # a run covers columns first..last of its row
+    last = np.nonzero(edges == -1)[1] - 1
+    n = len(row)
+    if n == 0:
+        return labels, 0
+    # Runs are ordered by (row, column); as one key per run, both their starts and their ends sort.
+    span = np.int64(w + 2)
+    starts, ends = row * span + first, row * span + last
+    # Run b touches the runs a of the row above with a.last >= b.first - 1 and a.first <= b.last + 1:
+    # a contiguous range of them, [lo, hi).
+    lo = np.searchsorted(ends, (row - 1) * span + first - 1, side="left")
+    hi = np.maximum(np.searchsorted(starts, (row - 1) * span + last + 1, side="right"), lo)
+    counts = hi - lo
+    b = np.repeat(np.arange(n), counts)
+    a = np.repeat(lo, counts) + np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    touching = row[a] == row[b] - 1
+    a, b = a[touching], b[touching]
+    lab = np.arange(n)
+    while True:
+        joined = np.minimum(lab[a], lab[b])
+        new = lab.copy()
+        np.minimum.at(new, a, joined)
+        np.minimum.at(new, b, joined)
+        while not np.array_equal(new[new], new):  # pointer jumping: every run points at its root
+            new = new[new]
+        if np.array_equal(new, lab):
+            break
+        lab = new
+    roots, run_label = np.unique(lab, return_inverse=True)
+    lengths = last - first + 1
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    labels.ravel()[np.repeat(row * w + first, lengths) + offsets] = np.repeat(run_label.astype(np.int32) + 1, lengths)
+    return labels, len(roots)
 
 
 def count_regions(mask: np.ndarray) -> int:

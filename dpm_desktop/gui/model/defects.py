@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from dpm_desktop.core.detect import DEFAULT_SENSITIVITY, anomaly_map, count_regions, mask_from_anomaly
+from dpm_desktop.core.progress import Reporter
 
 from ..convert import colormap
 from ..workers.runner import JobRunner
@@ -26,12 +27,14 @@ UNDO_TEXT = "Find defects"
 Proposal = tuple[np.ndarray, np.ndarray, dict[str, Any], QImage, int]  # map, mask, params, overlay, regions
 
 
-def _proposal(anomaly: np.ndarray, sensitivity: float, params: dict[str, Any]) -> Proposal:
+def _proposal(anomaly: np.ndarray, sensitivity: float, params: dict[str, Any], reporter: Reporter) -> Proposal:
     """The mask at this sensitivity, the overlay coloured from the typical (median) pixel,
     transparent, to the cut, opaque, and the count of regions: all in the worker (on a 24 MP map
-    each takes seconds)."""
+    each takes seconds), cancellable between them."""
     cut = mask_from_anomaly(anomaly, sensitivity, params=params)
+    reporter.check()
     overlay = colormap(anomaly, vmax=cut.threshold, vmin=float(np.median(anomaly)))
+    reporter.check()
     return anomaly, cut.mask, params, overlay, count_regions(cut.mask)
 
 
@@ -79,7 +82,7 @@ class DefectFinder(QObject):
 
         def job(reporter: Any) -> Proposal:
             anomaly, params = anomaly_map(pixels, model=model, device=device, reporter=reporter)
-            return _proposal(anomaly, sensitivity, params)
+            return _proposal(anomaly, sensitivity, params, reporter)
 
         return self.runner.start(job, context=(generation, sensitivity))
 
@@ -97,7 +100,7 @@ class DefectFinder(QObject):
             return True
         anomaly, params = self.anomaly, self.params
         assert anomaly is not None
-        return self.runner.start(lambda _reporter: _proposal(anomaly, sensitivity, params),
+        return self.runner.start(lambda reporter: _proposal(anomaly, sensitivity, params, reporter),
                                  context=(self.generation, sensitivity))
 
     def forget_if_stale(self) -> None:

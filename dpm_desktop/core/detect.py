@@ -27,7 +27,6 @@ Two detectors share one interface (``detect`` / ``anomaly_map`` / ``mask_from_an
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ import torch
 from . import modes
 from .checkpoint import Checkpoint
 from .defect_net import Detector, get_detector, logits, probability_threshold, sigmoid
+from .denoise_math import one_step_denoise, step_for_sigma
 from .device import pick_device
 from .imaging import LoadedImage
 from .masks import dilate
@@ -116,9 +116,8 @@ def _likelihood_map(image: np.ndarray | str | Path | LoadedImage, *, model: str 
     px, _ = fit_channels(img.pixels, ckpt, notes)
     diffusion = ckpt.diffusion
     scale = abs(ckpt.meta["data"]["scale"])
-    terms = diffusion.terms()
-    t_star = max(terms.step_for_noise(sigma / 255 * scale), ckpt.first_trained_step)
-    ab = float(terms.alphas_bar[t_star - 1])
+    sig_m = sigma / 255 * scale
+    t_star = max(step_for_sigma(diffusion, sig_m), ckpt.first_trained_step)
 
     def posterior_mean(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return diffusion.reverse_step(x, t).pred_x0.float()
@@ -129,8 +128,7 @@ def _likelihood_map(image: np.ndarray | str | Path | LoadedImage, *, model: str 
     with torch.inference_mode(), autocast_on(dev):
         for k, plane in enumerate(planes):
             y = to_tensor(plane, ckpt, dev)
-            t = torch.full((1,), t_star, device=dev, dtype=torch.long)
-            mean = tiled(y * math.sqrt(ab), t)
+            mean = one_step_denoise(diffusion, y, sig_m, first_step=ckpt.first_trained_step, predict_x0=tiled)
             r = ((y - mean).abs().amax(dim=1)[0] / scale).cpu().numpy()
             maps.append(r / (_box_mean(r, WINDOW) + 2 / 255))
             reporter.step(k + 1, len(planes))
@@ -216,11 +214,6 @@ def count_regions(mask: np.ndarray) -> int:
 def _drop_small(mask: np.ndarray, min_pixels: int) -> np.ndarray:
     if min_pixels <= 1 or not mask.any():
         return mask.copy()
-    if min_pixels == 2:  # the default: a component of one pixel is one with no 8-neighbour (numpy only)
-        neighbours = np.pad(mask, 1).astype(np.uint8)
-        count = sum(neighbours[1 + dy:neighbours.shape[0] - 1 + dy, 1 + dx:neighbours.shape[1] - 1 + dx]
-                    for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
-        return mask & (count > 0)
     labels, _ = _components(mask)
     sizes = np.bincount(labels.ravel())
     big = sizes >= min_pixels

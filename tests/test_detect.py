@@ -78,20 +78,20 @@ def test_components_are_the_8_connected_regions() -> None:
             assert len({(int(a), int(b)) for a, b in zip(labels[m], ref[m], strict=True)}) == n
 
 
-def test_lone_pixels_are_the_components_of_one_pixel() -> None:
-    """The default min_pixels 2 is cut without labelling components; it must agree with the
-    labelled cut (min_pixels 3 still labels) on random masks of every density, edges included."""
-    from dpm_desktop.core.detect import _components, _drop_small
+def test_small_components_are_dropped_exactly() -> None:
+    """Components under min_pixels are dropped, on random masks of every density, edges included;
+    the reference sizes come from the flood fill."""
+    from dpm_desktop.core.detect import _drop_small
 
     rng = np.random.default_rng(0)
     for p in (0.002, 0.05, 0.3, 0.7):
         m = rng.random((61, 83)) < p
-        labels, _ = _components(m)
-        sizes = np.bincount(labels.ravel())
+        ref = _flood_fill_labels(m)
+        sizes = np.bincount(ref.ravel())
         for k in (2, 3):
             keep = sizes >= k
             keep[0] = False
-            assert np.array_equal(_drop_small(m, k), keep[labels])
+            assert np.array_equal(_drop_small(m, k), keep[ref])
 
 
 def test_lower_sensitivity_finds_a_superset_without_the_network(tiny_rgb_model) -> None:

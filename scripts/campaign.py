@@ -32,7 +32,8 @@ from dpm_desktop.core.train import latest_intact_state, state_problem
 
 
 def _bf16(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.to(torch.bfloat16) if v.is_floating_point() and v.dim() > 0 else v for k, v in tensors.items()}
+    """Float32 weights and moments as bf16; float64 constants (the schedule's betas) kept exact."""
+    return {k: v.to(torch.bfloat16) if v.dtype == torch.float32 and v.dim() > 0 else v for k, v in tensors.items()}
 
 
 def cmd_save(args: argparse.Namespace) -> None:

@@ -272,3 +272,16 @@ def test_z_sigma_form_round_trips_and_a_bad_value_is_refused(tmp_path: Path) -> 
     edit_meta(paper, lambda m: m["diffusion"].update(z_sigma_sqrt_T="yes"))
     with pytest.raises(CheckpointError, match="z_sigma_sqrt_T must be true or false"):
         load_checkpoint(paper)
+
+
+def test_a_reduced_precision_copy_of_the_schedule_is_not_loaded(ckpt: Path) -> None:
+    """The betas come from the config, never from the file's copy: a bf16 copy (the campaign's
+    committed state of step 5250 held one) rounds the clipped b_T = 0.999 to 1, abar_T to 0, and
+    the training loss at t = T to NaN."""
+    exact = load_checkpoint(ckpt).diffusion.base_betas.clone()
+    edit_tensors(ckpt, lambda t: t.update(base_betas=t["base_betas"].to(torch.bfloat16)))
+    assert load_file(ckpt / "model.safetensors")["base_betas"][-1].item() == 1.0  # what the copy holds
+    model = load_checkpoint(ckpt).diffusion
+    assert torch.equal(model.base_betas, exact) and exact[-1].item() == pytest.approx(0.999)
+    loss = model.loss(torch.zeros(2, 3, 16, 16), torch.full((2,), model.T), objective="hybrid")["loss"]
+    assert torch.isfinite(loss)

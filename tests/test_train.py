@@ -20,6 +20,7 @@ from support import write_photo
 from dpm_desktop.cli import main
 from dpm_desktop.core import checkpoint as checkpoint_module
 from dpm_desktop.core.checkpoint import load_checkpoint
+from dpm_desktop.core.schedule import make_betas
 from dpm_desktop.core.timestep_sampling import RestorationSampler
 from dpm_desktop.core.train import TrainConfig, Trainer, TrainError, autocast_for, validate
 
@@ -394,11 +395,15 @@ def test_init_from_a_training_state_continues_weights_ema_and_optimizer(tmp_path
     assert proc.returncode == 0, proc.stderr
     assert "saved step 15" in proc.stdout
     state = load_file(str(saved / "train_state.safetensors"))
-    assert all(v.dtype == torch.bfloat16 for k, v in state.items() if v.is_floating_point() and v.dim() > 0)
+    assert all(v.dtype == torch.bfloat16 for k, v in state.items() if v.dtype != torch.float64 and v.dim() > 0)
     trainer = Trainer(swissroll_cfg(tmp_path / "next", 1, init_from=str(saved)))
+    cfg = trainer.raw_model.cfg
+    exact = make_betas(cfg.schedule, cfg.T, step1_beta=cfg.step1_beta)
+    assert torch.equal(state["model.base_betas"], exact)  # float64, kept exact: bf16 rounds b_T = 0.999 to 1
     ema = load_checkpoint(saved).diffusion.state_dict()
+    assert torch.equal(trainer.raw_model.base_betas, exact) and torch.equal(ema["base_betas"], exact)
     for k, v in trainer.raw_model.state_dict().items():
-        assert torch.equal(v, state[f"model.{k}"].float()), k
+        assert torch.equal(v, state[f"model.{k}"].to(v.dtype)), k
         assert torch.equal(trainer.ema.state_dict()[k], ema[k]), k
     moments = trainer.optimizer.state_dict()["state"]
     assert moments and torch.equal(moments[0]["exp_avg_sq"], state["opt.0.exp_avg_sq"].float())

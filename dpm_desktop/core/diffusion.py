@@ -157,6 +157,15 @@ class GaussianDiffusion(nn.Module):
             return self.base_betas
         return perturbed_betas(self.base_betas, self.beta_perturb)
 
+    def with_own_schedule(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state`` (weights being loaded) with the schedule buffer replaced by this model's own.
+        ``base_betas`` is a function of the config (schedule, T, step1_beta), kept in files only so
+        that their tensor tables stay as they were; a copy read from a file must never replace it:
+        a bf16 copy rounds the cosine schedule's clipped b_T = 0.999 to 1, so that abar_T = 0 and the
+        eps parameterisation's x_0 at t = T is infinite (the campaign's committed state of step 5250
+        made training fail with a NaN loss the first time t = T was drawn)."""
+        return {**state, "base_betas": self.base_betas}
+
     def terms(self) -> ScheduleTerms:
         """Schedule terms; recomputed every call when the betas are learned (so gradients flow)."""
         if self.beta_perturb is not None:

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from support import photo_like
 
-from dpm_desktop.core.detect import count_regions, detect, mask_from_anomaly, region_peaks, shape_mask
+from dpm_desktop.core.detect import count_regions, detect, mask_from_anomaly, shape_mask
 from dpm_desktop.core.imaging import save_image
 
 
@@ -76,41 +76,6 @@ def test_components_are_the_8_connected_regions() -> None:
         assert n == ref.max() and np.array_equal(labels > 0, m)
         if n:  # the same partition: label pairs form a bijection
             assert len({(int(a), int(b)) for a, b in zip(labels[m], ref[m], strict=True)}) == n
-
-
-def test_region_peaks_cut_is_the_hysteresis_cut() -> None:
-    """``region_peaks(a, grow) > seed`` against its definition: for a seed above ``grow``, the pixels
-    above ``grow`` whose flood-filled region holds a pixel above ``seed``; below ``grow``, a > seed."""
-    rng = np.random.default_rng(4)
-    for _ in range(12):
-        a = rng.normal(0, 1, (int(rng.integers(5, 40)), int(rng.integers(5, 40)))).astype(np.float32)
-        grow = float(rng.uniform(-0.5, 1.0))
-        peaks = region_peaks(a, grow)
-        labels = _flood_fill_labels(a > grow)
-        for seed in (grow - 0.3, grow, grow + 0.5, grow + 1.5, 9.0):
-            if seed < grow:
-                want = a > seed
-            else:
-                seeded = np.unique(labels[(a > seed) & (labels > 0)])
-                want = np.isin(labels, seeded[seeded > 0])
-            assert np.array_equal(peaks > seed, want), (grow, seed)
-
-
-def test_a_learned_map_grows_its_seeds_along_the_scratch() -> None:
-    """A scratch the detector is sure of at one end only is proposed whole; a fainter line
-    elsewhere with no sure pixel is not proposed at all."""
-    from dpm_desktop.core.defect_net import get_detector
-
-    det = get_detector()
-    params = {"method": "learned", "detector_path": str(det.folder)}
-    p = np.full((40, 60), 0.01, np.float32)
-    p[10, 5:55] = 0.8  # likelier damaged than not along its length...
-    p[10, 5:8] = 1.0  # ...and sure at one end
-    p[30, 5:55] = 0.8  # the same line without a sure pixel
-    res = mask_from_anomaly(p, 6.0, params=params)
-    assert det.calibration["grow_logit"] == 0.0 and res.params["grow_threshold"] == 0.5
-    assert res.threshold > 0.8  # the seed threshold alone would keep three pixels of the first line
-    assert res.mask[10, 5:55].all() and not res.mask[28:33].any()
 
 
 def test_small_components_are_dropped_exactly() -> None:

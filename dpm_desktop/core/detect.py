@@ -207,18 +207,6 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, len(roots)
 
 
-def region_peaks(a: np.ndarray, grow: float) -> np.ndarray:
-    """Per pixel, the largest value of ``a`` in its 8-connected region of ``a > grow``; a pixel outside
-    such regions keeps its own value. ``region_peaks(a, grow) > seed`` is the hysteresis cut of
-    Canny's edge detector for every seed >= grow at once: the pixels above ``grow`` connected to one
-    above ``seed``, so that a scratch the detector is sure of in places is taken whole. Below
-    ``grow`` it is the plain cut ``a > seed``."""
-    labels, n = _components(a > grow)
-    peak = np.full(n + 1, -np.inf, np.float32)
-    np.maximum.at(peak, labels.ravel(), a.ravel().astype(np.float32))
-    return np.where(labels > 0, peak[labels], a).astype(np.float32)
-
-
 def count_regions(mask: np.ndarray) -> int:
     return _components(mask)[1]
 
@@ -259,26 +247,12 @@ def threshold_for(anomaly: np.ndarray, sensitivity: float, params: dict[str, Any
     return robust_threshold(anomaly, sensitivity)
 
 
-def grow_level(params: dict[str, Any] | None) -> float | None:
-    """The probability a learned map's seeds grow to (hysteresis), where its detector was calibrated
-    with it; None for a plain cut (likelihood maps, detectors calibrated before it)."""
-    if (params or {}).get("method") != "learned":
-        return None
-    det = get_detector(Path(params["detector_path"]) if params and "detector_path" in params else None)
-    grow = det.calibration.get("grow_logit")
-    return None if grow is None else float(sigmoid(np.float64(grow)))
-
-
 def mask_from_anomaly(anomaly: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY, *, margin: int = 1,
                       min_pixels: int = 2, params: dict[str, Any] | None = None) -> DetectResult:
     """Threshold an anomaly map again without the network (the app's sensitivity slider); ``params``
     as anomaly_map returned them (without, the map is cut as a likelihood map)."""
     thr = threshold_for(anomaly, sensitivity, params)
-    grow = grow_level(params)
-    cut = (region_peaks(anomaly, grow) if grow is not None else anomaly) > thr
-    mask = shape_mask(cut, margin=margin, min_pixels=min_pixels)
+    mask = shape_mask(anomaly > thr, margin=margin, min_pixels=min_pixels)
     p = {**(params or {}), "sensitivity": sensitivity, "threshold": thr, "margin": margin, "min_pixels": min_pixels,
          "masked_fraction": float(mask.mean())}
-    if grow is not None:
-        p["grow_threshold"] = grow
     return DetectResult(mask, anomaly, thr, p, [])

@@ -7,10 +7,9 @@ ambiguous pixels (faint rims, invisible damage) weighted 0. AdamW, warm-up then 
 weights averaged (EMA) for the saved detector.
 
 At the end the threshold is calibrated on clean crops of the training photos: for a grid of logit
-thresholds, the masked pixels per megapixel of the mask as detect() cuts and shapes it (seeds above
-the threshold grown to GROW_LOGIT, then detect.shape_mask), stored in detector.json;
-defect_net.probability_threshold turns a sensitivity into a threshold with it. ``recalibrate``
-redoes only that for a trained detector. Run: ``python scripts/train_detector.py --help``.
+thresholds, the masked pixels per megapixel of the shaped mask (detect.shape_mask, as detect()
+shapes it), stored in detector.json; defect_net.probability_threshold turns a sensitivity into a
+threshold with it. Run: ``python scripts/train_detector.py --help``.
 """
 
 from __future__ import annotations
@@ -34,11 +33,6 @@ from .imaging import to_gray
 from .train import ema_update, warmup_cosine
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-# A seed (a pixel above the sensitivity's threshold) grows into the connected pixels the detector
-# finds at least even odds damaged. On the 8 held-out photos of data/photos with benchmarks/damage.py's
-# damage, at logit 10 (57 false px / MP on them) the plain cut had F1 0.14; grown to logit 0, 0.39 at
-# 225 false px / MP (to 2: 0.36 at 175; to -1: 0.40 at 249).
-GROW_LOGIT = 0.0
 
 
 @dataclass
@@ -143,7 +137,7 @@ def validate(net: DefectNet, batch: Batch, pos_weight: float) -> dict[str, float
 
 def calibrate(net: DefectNet, folder: ImageFolder, cfg: DetectorTrainConfig) -> dict[str, Any]:
     """False alarms (shaped-mask px per megapixel) on clean crops for a grid of logit thresholds."""
-    from .detect import region_peaks, shape_mask
+    from .detect import shape_mask
 
     rng = np.random.default_rng(cfg.seed + 7)
     grid = np.round(np.arange(-2.0, 14.01, 0.25), 2)  # a confident detector reaches 100 px / MP only near 10
@@ -155,38 +149,15 @@ def calibrate(net: DefectNet, folder: ImageFolder, cfg: DetectorTrainConfig) -> 
             crop = np.repeat(to_gray(crop), 3, axis=2)
         z = logits(net, crop)
         pixels += z.size
-        peaks = region_peaks(z, GROW_LOGIT)  # the cut detect() makes: seeds above t grown to GROW_LOGIT
         for i, t in enumerate(grid):
-            raw = peaks > t
+            raw = z > t
             if not raw.any():
                 break  # higher thresholds find nothing either
             counts[i] += shape_mask(raw).sum()
     fa = counts / (pixels / 1e6)
     return {"logit": grid.tolist(), "false_px_per_mp": np.round(fa, 3).tolist(), "crops": cfg.calib_crops,
-            "crop_px": cfg.calib_patch, "megapixels": round(pixels / 1e6, 3), "grow_logit": GROW_LOGIT,
-            "mask": "pixels above the threshold and those above grow_logit connected to them (hysteresis), "
-                    "then detect.shape_mask defaults (min_pixels 2, closing, margin 1)"}
-
-
-_FOLDER: dict[str, Any] = {"channels": 3, "min_scale": 0.35, "max_side": 1536, "cache_mb": 1200}
-
-
-def _calibration_set(cfg: DetectorTrainConfig) -> ImageFolder:
-    """Clean crops of the training photos (never the held-out ones) for the false-alarm calibration."""
-    root = Path(cfg.data)
-    train_paths, _ = split_by_file(scan_folder(root, cfg.calib_patch).usable, root, cfg.val_percent)
-    return ImageFolder(train_paths, patch=cfg.calib_patch, seed=cfg.seed + 2, root=root, **_FOLDER)
-
-
-def recalibrate(folder: Path, threads: int = 1) -> Path:
-    """Calibrate a trained detector again (after a change to how detect() cuts its map) on the crops
-    its own training settings draw; the weights and their sha256 stay as they are."""
-    det = load_detector(Path(folder))
-    settings = det.meta["training"]["settings"]
-    cfg = DetectorTrainConfig(**{k: v for k, v in settings.items() if k in DetectorTrainConfig.__dataclass_fields__})
-    torch.set_num_threads(threads)
-    det.meta["calibration"] = calibrate(det.net.eval(), _calibration_set(cfg), cfg)
-    return save_detector(det.net, det.meta, Path(folder))
+            "crop_px": cfg.calib_patch, "megapixels": round(pixels / 1e6, 3),
+            "mask": "detect.shape_mask defaults (min_pixels 2, closing, margin 1)"}
 
 
 def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
@@ -197,9 +168,10 @@ def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
     root = Path(cfg.data)
     scan = scan_folder(root, cfg.calib_patch)
     train_paths, val_paths = split_by_file(scan.usable, root, cfg.val_percent)
-    train_set = ImageFolder(train_paths, patch=cfg.patch, seed=cfg.seed, root=root, **_FOLDER)
-    val_set = ImageFolder(val_paths or train_paths, patch=cfg.patch, seed=cfg.seed + 1, root=root, **_FOLDER)
-    calib_set = _calibration_set(cfg)
+    common = {"root": root, "channels": 3, "min_scale": 0.35, "max_side": 1536, "cache_mb": 1200}
+    train_set = ImageFolder(train_paths, patch=cfg.patch, seed=cfg.seed, **common)
+    val_set = ImageFolder(val_paths or train_paths, patch=cfg.patch, seed=cfg.seed + 1, **common)
+    calib_set = ImageFolder(train_paths, patch=cfg.calib_patch, seed=cfg.seed + 2, **common)
     train_batches = batches(train_set, cfg, cfg.seed)
     val_batch = damaged_batch(val_set, cfg.val_crops, np.random.default_rng(cfg.seed + 3), cfg)
 

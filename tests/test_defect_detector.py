@@ -196,3 +196,20 @@ def test_the_learned_map_re_thresholds_without_the_network() -> None:
     strict, loose = mask_from_anomaly(anomaly, 9, params=params), mask_from_anomaly(anomaly, 2, params=params)
     assert strict.threshold > loose.threshold and not (strict.mask & ~loose.mask).any()
     assert detect(damaged, method="learned", sensitivity=9).mask.sum() == strict.mask.sum()
+
+
+def test_a_short_training_run_saves_a_calibrated_detector(tmp_path: Path, photo_folder: Path) -> None:
+    """The recipe end to end at toy size: the detector folder validates and loads, its totals count
+    the steps and crops, and its calibration covers the clean crops with false alarms that fall as
+    the threshold rises."""
+    from dpm_desktop.core.detector_train import DetectorTrainConfig, train
+
+    cfg = DetectorTrainConfig(data=str(photo_folder), out=str(tmp_path / "det"), steps=4, batch=2, patch=48,
+                              val_crops=2, calib_crops=3, calib_patch=64, width1=4, width2=4, width3=4,
+                              threads=1, workers=0, log_every=2, save_every=1000, val_percent=20.0)
+    det = load_detector(train(cfg, log=lambda _: None))
+    assert det.meta["training"]["steps"] == 4 and det.meta["training"]["crops"] == 8
+    cal = det.calibration
+    assert "provisional" not in cal and cal["megapixels"] == pytest.approx(3 * 64 * 64 / 1e6, abs=1e-3)
+    fa = cal["false_px_per_mp"]
+    assert fa == sorted(fa, reverse=True) and len(fa) == len(cal["logit"])

@@ -337,6 +337,6 @@ def load_checkpoint(path: Path, *, device: torch.device | str = "cpu",
             tensors[k] = v.to(expected[k].dtype)  # e.g. a bf16 copy of float32 weights
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"{weights_path}: tensor {k} holds NaN or infinite values")
-    diffusion.load_state_dict(diffusion.with_own_schedule(tensors), strict=True)
+    diffusion.load_state_dict(tensors, strict=True)
     diffusion.eval().requires_grad_(False)
     return Checkpoint(diffusion.to(device), meta, meta_path.parent)

@@ -147,6 +147,7 @@ class GaussianDiffusion(nn.Module):
         self.register_buffer("base_betas", make_betas(cfg.schedule, cfg.T, step1_beta=cfg.step1_beta))
         self.beta_perturb = nn.Parameter(torch.zeros(cfg.T - 1)) if cfg.learn_betas else None
         self._fixed_terms: ScheduleTerms | None = None
+        self.register_load_state_dict_pre_hook(self._keep_own_schedule)
 
     @property
     def T(self) -> int:
@@ -157,14 +158,16 @@ class GaussianDiffusion(nn.Module):
             return self.base_betas
         return perturbed_betas(self.base_betas, self.beta_perturb)
 
-    def with_own_schedule(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """``state`` (weights being loaded) with the schedule buffer replaced by this model's own.
-        ``base_betas`` is a function of the config (schedule, T, step1_beta), kept in files only so
-        that their tensor tables stay as they were; a copy read from a file must never replace it:
-        a bf16 copy rounds the cosine schedule's clipped b_T = 0.999 to 1, so that abar_T = 0 and the
-        eps parameterisation's x_0 at t = T is infinite (the campaign's committed state of step 5250
-        made training fail with a NaN loss the first time t = T was drawn)."""
-        return {**state, "base_betas": self.base_betas}
+    @staticmethod
+    def _keep_own_schedule(module: nn.Module, state: dict[str, Any], prefix: str, *_: Any) -> None:
+        """Load-state-dict pre-hook: every load keeps this model's ``base_betas``. They are a function
+        of the config (schedule, T, step1_beta), kept in files only so that their tensor tables stay
+        as they were; a copy read from a file must never replace them: a bf16 copy rounds the cosine
+        schedule's clipped b_T = 0.999 to 1, so that abar_T = 0 and the eps parameterisation's x_0 at
+        t = T is infinite (the campaign's committed state of step 5250 made training fail with a NaN
+        loss the first time t = T was drawn). ``state`` is load_state_dict's own copy."""
+        if prefix + "base_betas" in state:
+            state[prefix + "base_betas"] = module.base_betas
 
     def terms(self) -> ScheduleTerms:
         """Schedule terms; recomputed every call when the betas are learned (so gradients flow)."""

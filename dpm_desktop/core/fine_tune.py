@@ -40,7 +40,7 @@ def start_from(init_from: str, model: GaussianDiffusion) -> FineTuneStart:
     source = {k[6:]: v for k, v in continued.items() if k.startswith("model.")} or init.diffusion.state_dict()
     try:
         grow = model.cfg.covariance == "channels" and init.diffusion.cfg.covariance == "diagonal"
-        model.load_state_dict(model.with_own_schedule(adapt_channels(source, target, grow_readout=grow)))
+        model.load_state_dict(adapt_channels(source, target, grow_readout=grow))
     except RuntimeError:
         raise TrainError(f"cannot fine-tune from {init_from}: its network differs from this run's "
                          "(use the same architecture, preset and channels)") from None

@@ -73,7 +73,7 @@ def add_restore_commands(sub: Any) -> None:
                    help="with --auto-mask: the detector, as `dpm detect --method`")
     i.add_argument("--preset", choices=modes.INPAINT_PRESETS, default="fast",
                    help="fast (default): the full chain only at the coarsest scale of a large hole and a few "
-                        "steps at the finer ones; thin masks: a biharmonic fill refined in one call (seconds "
+                        "steps at the finer ones; thin masks: a spectral fill refined in one call (seconds "
                         "on a CPU); best: the exhaustive RePaint chain at every scale (minutes)")
     i.add_argument("--steps", type=int_in(1, 100_000, "--steps"),
                    help="reverse steps of the coarsest scale (respaced; replaces the preset's)")

@@ -282,6 +282,10 @@ def test_every_preset_keeps_unmasked_pixels_bit_exact_and_costs_what_it_said(tin
     assert (res.params["coarse_levels"] > 0) == (shape == "hole")
     if preset == "fast" and shape == "scratch":
         assert res.params["network_calls_per_candidate"] == 1  # a first guess refined in one call
+        assert res.params["guess"] == "spectral" and not res.params["noise_guess"]
+        assert estimate_cost(mask, preset=preset).guess_pixels == mask.sum()
+    else:
+        assert estimate_cost(mask, preset=preset, **kw).guess_pixels == 0
 
 
 def test_fast_is_the_default_and_far_cheaper_than_best() -> None:

@@ -102,6 +102,28 @@ def test_inpaint_changes_only_the_mask_and_measures_the_next_fills_time(ctl, qtb
     assert changed.any() and not changed[mask == 0].any()
 
 
+def test_a_scratch_fill_times_its_spectral_guess_apart_from_the_network(ctl, qtbot, photo):
+    """Fast on a thin mask: the CPU-side spectral guess and the one network call are timed apart,
+    so the next estimate adds both and a hole's estimate is not inflated by the guess."""
+    _open(qtbot, ctl, photo)
+    ctl.set_params(replace(INPAINT, preset="fast"))
+    mask = np.zeros((96, 128), np.uint8)
+    mask[40:42, 8:120] = 255
+    ctl.doc.set_coverage(mask, "a scratch")
+    assert ctl.jobs.guess_rate is None
+
+    def measured(e: Expectation | None) -> bool:
+        return e is not None and e.seconds is not None
+
+    with qtbot.waitSignal(ctl.expectationChanged, timeout=120_000, check_params_cb=measured) as after:
+        result, _ = _run(qtbot, ctl, replace(INPAINT, preset="fast"))
+    assert result.params["guess"] == "spectral" and 0 < result.params["guess_s"] < result.elapsed_s
+    assert ctl.jobs.guess_rate == pytest.approx(result.params["guess_s"] / np.count_nonzero(mask))
+    assert ctl.jobs.rates[("photo-rgb", "cpu")] > 0
+    assert after.args[0].calls == 1
+    assert after.args[0].seconds == pytest.approx(result.elapsed_s, rel=1e-6)  # the run's own two parts
+
+
 def test_cancel_stops_the_run_and_leaves_the_photo(ctl, messages, qtbot, photo):
     _open(qtbot, ctl, photo)
     original = ctl.doc.pixels.copy()

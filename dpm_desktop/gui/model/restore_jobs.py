@@ -50,6 +50,7 @@ class RestoreJobs(QObject):
         self.runner = JobRunner(self)
         self.batch_runner = JobRunner(self)
         self.rates: dict[tuple[str | None, str], float] = {}  # seconds per megapixel-call, by (model, device)
+        self.guess_rate: float | None = None  # seconds per hole pixel of the spectral first guess (CPU)
         r = self.runner
         for outcome in (r.finished, r.failed, r.cancelled):
             outcome.connect(lambda *_: self.ended.emit())  # connected first: sent before the outcome
@@ -112,7 +113,10 @@ class RestoreJobs(QObject):
         cost = estimate_cost(cov > 0, **params.inpaint_settings())
         rate = self.rates.get((params.model, params.device))
         mp_calls = cost.megapixel_calls * params.candidates
-        return Expectation(cost.calls * params.candidates, rate * mp_calls if rate else None)
+        seconds = rate * mp_calls if rate else None
+        if seconds is not None and cost.guess_pixels:
+            seconds = seconds + self.guess_rate * cost.guess_pixels if self.guess_rate else None
+        return Expectation(cost.calls * params.candidates, seconds)
 
     def _on_finished(self, result: PendingResult) -> None:
         job: JobInput | None = self.runner.context
@@ -124,8 +128,12 @@ class RestoreJobs(QObject):
         p = job.params
         if p.task == "inpaint" and job.coverage is not None:  # the time per megapixel-call, for the next estimates
             cost = estimate_cost(job.coverage > 0, **p.inpaint_settings())
+            guess_s = float(result.params.get("guess_s", 0.0))
+            if cost.guess_pixels and guess_s > 0:
+                self.guess_rate = guess_s / cost.guess_pixels
             if cost.megapixel_calls > 0:
-                self.rates[(p.model, p.device)] = result.elapsed_s / (cost.megapixel_calls * p.candidates)
+                network_s = max(result.elapsed_s - guess_s, 0.0)
+                self.rates[(p.model, p.device)] = network_s / (cost.megapixel_calls * p.candidates)
         self.doc.set_result(result)
         self.finished.emit(result)
 

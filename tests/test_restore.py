@@ -149,6 +149,42 @@ def test_cancel_mid_run_raises_within_a_step(tiny_rgb_model, task: str) -> None:
     # a cancel is the command line's part: tests/test_cli.py and tests/test_hostile.py send real signals)
 
 
+def test_a_thin_mask_previews_twice_before_its_one_call_and_cancels_inside_the_spectral_fill(
+        tiny_rgb_model, monkeypatch) -> None:
+    """Fast on a scratch: a harmonic fill on screen at once, then the spectral guess, then the one
+    network call; a cancel asked for while the spectral fill runs stops it between its batches."""
+    import dpm_desktop.core.spectral_fill as spectral
+
+    img, mask = photo_like(64, 64, seed=2), np.zeros((64, 64), bool)
+    mask[30:33, 2:62] = True
+    previews: list[np.ndarray] = []
+
+    def on_progress(p) -> None:
+        if p.preview is not None:
+            x0, y0, x1, y1 = p.preview.region
+            placed = img.copy()
+            placed[y0:y1, x0:x1] = p.preview.pixels
+            previews.append(placed)
+
+    res = inpaint(img, mask, model=tiny_rgb_model, device="cpu", preview_every=1, reporter=Reporter(on_progress))
+    assert res.params["network_calls_per_candidate"] == 1 and len(previews) >= 2
+    for shown in previews[:2]:  # two complete fills: the photo around the scratch, no zeroed pixels in it
+        assert shown.shape == img.shape and shown[mask].min() > 0.05
+    assert not np.array_equal(previews[0], previews[1])  # the harmonic fill, then the spectral one
+
+    token = CancelToken()
+    real_chunk = spectral._extrapolate_chunk
+
+    def cancel_after_the_first_batch(*args):
+        token.cancel()
+        return real_chunk(*args)
+
+    monkeypatch.setattr(spectral, "CHUNK", 4)
+    monkeypatch.setattr(spectral, "_extrapolate_chunk", cancel_after_the_first_batch)
+    with pytest.raises(Cancelled):
+        inpaint(img, mask, model=tiny_rgb_model, device="cpu", reporter=Reporter(None, token))
+
+
 # ----------------------------------------------------------------------------------------------
 # Channels
 

@@ -18,7 +18,16 @@ from .device import pick_device
 from .diffusion import Chain
 from .grain import add_grain
 from .imaging import LoadedImage
-from .masks import MaskError, biharmonic_fill, coarse_levels_for, dilate, feather, hole_radius, mask_coverage
+from .masks import (
+    MaskError,
+    biharmonic_fill,
+    coarse_levels_for,
+    dilate,
+    feather,
+    harmonic_fill,
+    hole_radius,
+    mask_coverage,
+)
 from .metadata import software_note
 from .model_cache import get_model
 from .modes import CLAMP_MODES
@@ -270,10 +279,14 @@ def _upsampled(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     return up[..., :shape[0], :shape[1]]
 
 
-def _first_guess(lv: _Level, method: str, ckpt: Checkpoint) -> torch.Tensor:
-    """The level's hole filled from its known pixels without the network (model space)."""
+def _first_guess(lv: _Level, method: str, ckpt: Checkpoint, check: Callable[[], None]) -> torch.Tensor:
+    """The level's hole filled from its known pixels without the network (model space): "harmonic"
+    (the cheapest, a preview), "biharmonic" or "spectral"."""
     known, hole = to_array(lv.known, ckpt), ~lv.keep[0, 0].cpu().numpy()
-    filled = spectral_fill(known, hole) if method == "spectral" else biharmonic_fill(known, hole)
+    if method == "spectral":
+        filled = spectral_fill(known, hole, check)
+    else:
+        filled = (harmonic_fill if method == "harmonic" else biharmonic_fill)(known, hole)
     return to_tensor(filled, ckpt, lv.known.device)
 
 
@@ -327,8 +340,8 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
     steps, a number for DDIM steps of that stochasticity. ``grain``: give the fill the noise the
     photo has around the hole (see :mod:`grain`; the photo models fill with clean content, a smooth
     patch in a grainy photo otherwise); not with ``mean``. ``preview_every``: as in :func:`denoise`;
-    the previews are :class:`PlacedPreview`s of the region, and the first is the first guess, at
-    once, before any network call."""
+    the previews are :class:`PlacedPreview`s of the region; before any network call come the first
+    guess, and, where that is the spectral fill (seconds on heavy text), a harmonic fill before it."""
     if clamp not in CLAMP_MODES:
         raise RestoreError(f"unknown clamping {clamp!r}; choose one of {', '.join(CLAMP_MODES)}")
     if candidates < 1:
@@ -382,12 +395,14 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
             x: torch.Tensor | None = None
             done = 0
             for lv in levels:
-                if x is None and (st.start_noise or (preview_every and k == 0)) and guess is None:
+                shown = x is None and preview_every and k == 0 and len(planes) == 1
+                if shown and st.guess == "spectral":  # seconds on heavy text: a harmonic fill on screen first
+                    reporter.step(job * calls, total, preview=show(_first_guess(lv, "harmonic", ckpt, reporter.check)))
+                if x is None and (st.start_noise or shown) and guess is None:
                     started = time.perf_counter()
-                    guess = _first_guess(lv, st.guess, ckpt)
+                    guess = _first_guess(lv, st.guess, ckpt, reporter.check)
                     guess_s += time.perf_counter() - started
-                if x is None and preview_every and k == 0 and len(planes) == 1:
-                    # A complete fill on screen at once, before any network call: the first guess.
+                if shown:  # a complete fill on screen before any network call: the first guess
                     reporter.step(job * calls, total, preview=show(guess))
                 if x is None and st.start_noise:  # the first guess, noised to the chain's top (SDEdit)
                     x = _noised(guess, lv, gen, st.noise_guess)

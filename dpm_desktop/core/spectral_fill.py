@@ -20,6 +20,7 @@ smooth: their biharmonic fill scored the same as modelling them (+0.01 / -0.01 d
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ ORTHOGONALITY = 0.5  # the share of a chosen coefficient taken per step (orthogo
 CONCEALED_WEIGHT = 0.5  # the weight of pixels filled at a larger block size in the next windows
 ITER_PER_STD, MIN_ITER, MAX_ITER = 1000, 20, 100  # basis functions per window, from its pixels' spread
 CHUNK = 512  # windows modelled together: their spectra stay in the cache (3x faster than 2048)
+BLOCKS_AT_ONCE = 16384  # windows cut out together (16 kB each)
 
 # Full-range BT.601 luma and chroma differences.
 _YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
@@ -48,10 +50,11 @@ class Level:
 LEVELS = (Level(16, 0.80, 0.014), Level(8, 0.70, 0.030), Level(4, 0.66, math.inf))
 
 
-def spectral_fill(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def spectral_fill(pixels: np.ndarray, mask: np.ndarray, check: Callable[[], None] = lambda: None) -> np.ndarray:
     """``pixels`` H x W x C float32 in [0, 1], ``mask`` H x W bool (True: fill). Three channels are
     taken as RGB: luma modelled, chroma filled biharmonically; any other count as planes of luma.
-    Returns a copy with only the masked pixels changed."""
+    ``check`` is called between batches (a cancel raises there). Returns a copy with only the
+    masked pixels changed."""
     out = pixels.astype(np.float32, copy=True)
     if not mask.any():
         return out
@@ -60,66 +63,75 @@ def spectral_fill(pixels: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return out
     if pixels.shape[2] == 3:
         ycc = pixels.astype(np.float64) @ _YCC.T
-        luma = _fill_planes(ycc[None, :, :, 0], mask)[0]
+        luma = _fill_planes(ycc[None, :, :, 0], mask, check)[0]
         chroma = biharmonic_fill((ycc[:, :, 1:] + 0.5).astype(np.float32), mask) - 0.5
         result = np.concatenate([luma[:, :, None], chroma], axis=2) @ np.linalg.inv(_YCC).T
     else:
-        result = np.moveaxis(_fill_planes(np.moveaxis(pixels.astype(np.float64), 2, 0), mask), 0, 2)
+        result = np.moveaxis(_fill_planes(np.moveaxis(pixels.astype(np.float64), 2, 0), mask, check), 0, 2)
     out[mask] = np.clip(result[mask], 0, 1)
     return out
 
 
-def _fill_planes(planes: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _fill_planes(planes: np.ndarray, mask: np.ndarray, check: Callable[[], None]) -> np.ndarray:
     """The quadtree over every plane at once: C x H x W in, the same with the mask filled out."""
     c, h, w = planes.shape
-    border = max((FFT - lv.block) // 2 for lv in LEVELS)
+    border = (FFT - LEVELS[-1].block) // 2
     top = LEVELS[0].block
     hp, wp = -(-h // top) * top, -(-w // top) * top
-    img = np.zeros((c, hp + 2 * border, wp + 2 * border))
+    img = np.zeros((c, hp + 2 * border, wp + 2 * border), np.float32)
     weight = np.zeros_like(img)
     img[:, border:border + h, border:border + w] = np.where(mask, 0.0, planes)
     weight[:, border:border + h, border:border + w] = ~mask
-    missing = np.zeros((hp, wp), bool)
-    missing[:h, :w] = mask
-    by, bx = np.nonzero(missing.reshape(hp // top, top, wp // top, top).any(axis=(1, 3)))
-    todo = (np.repeat(np.arange(c), len(by)), np.tile(by, c), np.tile(bx, c))  # plane, block row, column
+    unfilled = np.zeros(img.shape, bool)  # masked and not modelled yet (the padding is neither)
+    unfilled[:, border:border + h, border:border + w] = mask
+    grid = unfilled[0, border:border + hp, border:border + wp]
+    by, bx = np.nonzero(grid.reshape(hp // top, top, wp // top, top).any(axis=(1, 3)))
+    todo = np.stack([np.repeat(np.arange(c), len(by)), np.tile(by, c), np.tile(bx, c)], 1)  # plane, row, col
     depth = 0
-    while len(todo[0]):
+    while len(todo):
         lv = LEVELS[depth]
         smallest = depth == len(LEVELS) - 1
         b, pad = lv.block, (FFT - lv.block) // 2
-        k, y, x = todo
-        inside, win = np.arange(b), np.arange(FFT)
-        block = (k[:, None, None], border + y[:, None, None] * b + inside[:, None],
-                 border + x[:, None, None] * b + inside)
-        holds = weight[block].min(axis=(1, 2)) == 0  # blocks whose masked pixels are all filled drop out
-        k, y, x = k[holds], y[holds], x[holds]
-        block = tuple(a[holds] for a in block)
-        window = (k[:, None, None], border - pad + y[:, None, None] * b + win[:, None],
-                  border - pad + x[:, None, None] * b + win)
-        f, wt = img[window], weight[window]
-        std = _known_std(f, wt > 0)
-        if smallest:  # all of them; one that sees no pixel waits for its neighbours' fill
-            now = ~np.isnan(std)
-            if not now.any():
-                img[block] = np.where(weight[block] == 0, 0.5, img[block])  # nothing known around
-                break
-        else:
-            now = std < lv.threshold
-        if now.any():
-            iters = np.clip(np.round(ITER_PER_STD * std[now]), MIN_ITER, MAX_ITER).astype(np.int64)
-            inner = _extrapolate(f[now], wt[now], iters, lv.rho)[:, pad:pad + b, pad:pad + b]
-            done = tuple(a[now] for a in block)  # blocks of one size do not overlap
-            hole = weight[done] == 0
-            img[done] = np.where(hole, inner, img[done])
-            weight[done] = np.where(hole, CONCEALED_WEIGHT, weight[done])
-        if smallest:
-            todo = (k[~now], y[~now], x[~now])
-        else:  # the rest, split in four
-            todo = (np.repeat(k[~now], 4), (y[~now, None] * 2 + [0, 0, 1, 1]).reshape(-1),
-                    (x[~now, None] * 2 + [0, 1, 0, 1]).reshape(-1))
+        done, fills, later = [], [], []
+        # Every block of one size is modelled from the state before any of them: the order of the
+        # batches does not matter. Windows are cut a batch at a time (memory: a 24 MP photo).
+        for s in range(0, len(todo), BLOCKS_AT_ONCE):
+            k, y, x = todo[s:s + BLOCKS_AT_ONCE].T
+            block = _cells(k, y, x, b, border, b)
+            holds = unfilled[block].any(axis=(1, 2))  # blocks with nothing left to fill drop out
+            k, y, x, block = k[holds], y[holds], x[holds], tuple(a[holds] for a in block)
+            window = _cells(k, y, x, b, border - pad, FFT)
+            f, wt = img[window].astype(np.float64), weight[window].astype(np.float64)
+            std = _known_std(f, wt > 0)
+            # the smallest blocks: all of them, but one that sees no pixel waits for its neighbours' fill
+            now = ~np.isnan(std) if smallest else std < lv.threshold
+            if now.any():
+                iters = np.clip(np.round(ITER_PER_STD * std[now]), MIN_ITER, MAX_ITER).astype(np.int64)
+                fills.append(_extrapolate(f[now], wt[now], iters, lv.rho, check)[:, pad:pad + b, pad:pad + b])
+                done.append(tuple(a[now] for a in block))
+            later.append(np.stack([k[~now], y[~now], x[~now]], 1))
+        for at, inner in zip(done, fills, strict=True):  # blocks of one size do not overlap
+            hole = unfilled[at]
+            img[at] = np.where(hole, inner, img[at])
+            weight[at] = np.where(hole, CONCEALED_WEIGHT, weight[at])
+            unfilled[at] = False
+        todo = np.concatenate(later)
+        if smallest and not done:  # nothing known anywhere near what is left
+            left = _cells(*todo.T, b, border, b)
+            img[left] = np.where(unfilled[left], 0.5, img[left])
+            break
+        if not smallest:  # the rest, split in four
+            k, y, x = todo.T
+            todo = np.stack([np.repeat(k, 4), (y[:, None] * 2 + [0, 0, 1, 1]).reshape(-1),
+                             (x[:, None] * 2 + [0, 1, 0, 1]).reshape(-1)], 1)
             depth += 1
-    return img[:, border:border + h, border:border + w]
+    return img[:, border:border + h, border:border + w].astype(np.float64)
+
+
+def _cells(k: np.ndarray, y: np.ndarray, x: np.ndarray, block: int, origin: int, side: int) -> tuple:
+    """Index arrays of the side x side squares from (origin + y * block, origin + x * block) of plane k."""
+    r = np.arange(side)
+    return k[:, None, None], origin + y[:, None, None] * block + r[:, None], origin + x[:, None, None] * block + r
 
 
 def _known_std(f: np.ndarray, known: np.ndarray) -> np.ndarray:
@@ -131,11 +143,13 @@ def _known_std(f: np.ndarray, known: np.ndarray) -> np.ndarray:
     return np.sqrt(var)
 
 
-def _extrapolate(f: np.ndarray, wt: np.ndarray, iters: np.ndarray, rho: float) -> np.ndarray:
+def _extrapolate(f: np.ndarray, wt: np.ndarray, iters: np.ndarray, rho: float,
+                 check: Callable[[], None]) -> np.ndarray:
     """The sparse Fourier model of each window (B x FFT x FFT in, the model's pixels out)."""
     out = np.empty_like(f)
     order = np.argsort(-iters, kind="stable")  # longest first: the windows still running form a prefix
     for s in range(0, len(order), CHUNK):
+        check()
         idx = order[s:s + CHUNK]
         out[idx] = _extrapolate_chunk(f[idx], wt[idx], iters[idx], rho)
     return out

@@ -38,7 +38,7 @@ def test_fast_shows_its_cost_previews_and_applies(opened, qtbot):
     with qtbot.waitSignal(w.controller.jobs.preview, timeout=60_000):  # a live preview of the fill
         qtbot.mouseClick(w.task_panel.run_button, Qt.MouseButton.LeftButton)
     # The fill is drawn where it goes while it is refined: the first, before any network call, is the
-    # biharmonic guess; around the hole the preview shows the photo itself.
+    # classical first guess; around the hole the preview shows the photo itself.
     qtbot.waitUntil(lambda: w.canvas.live_preview is not None or w.doc.result is not None, timeout=60_000)
     qtbot.waitUntil(lambda: w.doc.result is not None, timeout=60_000)
     wait_idle(qtbot, w)

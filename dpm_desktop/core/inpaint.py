@@ -90,7 +90,7 @@ class InpaintSettings:
     continuation, or "spectral", :func:`spectral_fill`'s sparse Fourier model of the texture around
     the mask) noised to that level (model units), or, ``noise_guess`` False, read as the state at
     that level as it is: its own error stands for the noise, and a one-step chain is then the
-    denoiser's posterior mean of the guess.
+    denoiser's posterior mean of the guess (deterministic: further candidates noise it first).
     ``by_scales`` replaces settings by how many coarser scales the hole needs (0: thin masks such as
     scratches and text, where every network call covers the whole masked area, so calls are dear;
     1-2: holes up to about 64 px across; 3: larger ones)."""
@@ -405,7 +405,8 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
                 if shown:  # a complete fill on screen before any network call: the first guess
                     reporter.step(job * calls, total, preview=show(guess))
                 if x is None and st.start_noise:  # the first guess, noised to the chain's top (SDEdit)
-                    x = _noised(guess, lv, gen, st.noise_guess)
+                    # A guess read as it is gives one fill; candidates after the first are noised to vary.
+                    x = _noised(guess, lv, gen, st.noise_guess or k > 0)
                 elif x is None:
                     x = torch.randn(lv.known.shape, generator=gen).to(dev)
                 else:  # upsample the coarser fill, keep the known pixels, noise to the chain's top

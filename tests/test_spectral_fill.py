@@ -79,3 +79,16 @@ def test_gray_planes_and_degenerate_masks() -> None:
     assert np.array_equal(spectral_fill(photo, np.zeros((128, 128), bool)), photo)  # nothing to fill
     everything = spectral_fill(photo, np.ones((128, 128), bool))  # nothing known: mid-grey, no error
     assert np.allclose(everything, 0.5)
+
+
+def test_cutting_the_windows_in_small_batches_changes_nothing(monkeypatch) -> None:
+    """Every block of one size is modelled from the state before any of them, so the batches that
+    bound memory on large photos give the same fill as one batch."""
+    import dpm_desktop.core.spectral_fill as spectral
+
+    photo = np.asarray(Image.open(SAMPLE).convert("RGB"), dtype=np.float32)[:96, :128] / 255
+    mask = _scratches(96, 128, seed=7)
+    whole = spectral_fill(photo, mask)
+    monkeypatch.setattr(spectral, "BLOCKS_AT_ONCE", 37)
+    monkeypatch.setattr(spectral, "CHUNK", 16)
+    np.testing.assert_allclose(spectral_fill(photo, mask), whole, atol=1e-6)

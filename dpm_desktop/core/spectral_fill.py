@@ -13,7 +13,7 @@ Where OpenCV models one block after another, all blocks of one size are modelled
 batches of tensors. Measured on 8 crops of the photos no bundled model trained on (the 5 % split of
 data/photos, 384 px) with 1-10 px scratches and text (benchmarks/masks.py), hole PSNR: text 30.24
 dB, scratches 28.95 dB, against 30.22 / 28.96 for OpenCV's FSR fast and 29.82 / 28.74 for the
-biharmonic fill, in about a third of FSR's time. Two things cost quality there: a 24 px window for
+biharmonic fill, in a third to a half of FSR's time. Two things cost quality there: a 24 px window for
 the 4 px blocks (-0.3 / -0.5 dB) and at most 60 basis functions (-0.1). The chroma planes are
 smooth: their biharmonic fill scored the same as modelling them (+0.01 / -0.01 dB) in less time."""
 
@@ -33,7 +33,7 @@ ORTHOGONALITY = 0.5  # the share of a chosen coefficient taken per step (orthogo
 CONCEALED_WEIGHT = 0.5  # the weight of pixels filled at a larger block size in the next windows
 ITER_PER_STD, MIN_ITER, MAX_ITER = 1000, 20, 100  # basis functions per window, from its pixels' spread
 CHUNK = 512  # windows modelled together: their spectra stay in the cache (3x faster than 2048)
-BLOCKS_AT_ONCE = 16384  # windows cut out together (16 kB each)
+BLOCKS_AT_ONCE = 4096  # windows cut out together (16 kB each in float64: 64 MB)
 
 # Full-range BT.601 luma and chroma differences.
 _YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])

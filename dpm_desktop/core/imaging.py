@@ -252,11 +252,15 @@ def load_image(path: Path) -> LoadedImage:
     return LoadedImage(pixels, alpha, bit_depth, source_mode, fmt, notes, info)
 
 
+# Full-range Rec. 601 RGB -> YCbCr (luma, then the two chroma differences, zero for gray).
+YCBCR_601 = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
 def to_gray(pixels: np.ndarray) -> np.ndarray:
     """Rec. 601 luma, HxWx1."""
     if pixels.shape[2] == 1:
         return pixels
-    return (pixels[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[:, :, None]
+    return (pixels[:, :, :3] @ YCBCR_601[0].astype(np.float32))[:, :, None]
 
 
 # ----------------------------------------------------------------------------------------------

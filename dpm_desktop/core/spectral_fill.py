@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .imaging import YCBCR_601
 from .masks import biharmonic_fill
 
 FFT = 32  # window side: a block and the known pixels around it
@@ -34,9 +35,6 @@ CONCEALED_WEIGHT = 0.5  # the weight of pixels filled at a larger block size in 
 ITER_PER_STD, MIN_ITER, MAX_ITER = 1000, 20, 100  # basis functions per window, from its pixels' spread
 CHUNK = 512  # windows modelled together: their spectra stay in the cache (3x faster than 2048)
 BLOCKS_AT_ONCE = 4096  # windows cut out together (16 kB each in float64: 64 MB)
-
-# Full-range BT.601 luma and chroma differences.
-_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 
 
 @dataclass(frozen=True)
@@ -62,10 +60,10 @@ def spectral_fill(pixels: np.ndarray, mask: np.ndarray, check: Callable[[], None
         out[:] = 0.5
         return out
     if pixels.shape[2] == 3:
-        ycc = pixels.astype(np.float64) @ _YCC.T
+        ycc = pixels.astype(np.float64) @ YCBCR_601.T
         luma = _fill_planes(ycc[None, :, :, 0], mask, check)[0]
         chroma = biharmonic_fill((ycc[:, :, 1:] + 0.5).astype(np.float32), mask) - 0.5
-        result = np.concatenate([luma[:, :, None], chroma], axis=2) @ np.linalg.inv(_YCC).T
+        result = np.concatenate([luma[:, :, None], chroma], axis=2) @ np.linalg.inv(YCBCR_601).T
     else:
         result = np.moveaxis(_fill_planes(np.moveaxis(pixels.astype(np.float64), 2, 0), mask, check), 0, 2)
     out[mask] = np.clip(result[mask], 0, 1)

@@ -173,16 +173,20 @@ def test_a_thin_mask_previews_twice_before_its_one_call_and_cancels_inside_the_s
     assert not np.array_equal(previews[0], previews[1])  # the harmonic fill, then the spectral one
 
     token = CancelToken()
-    real_chunk = spectral._extrapolate_chunk
+    batches: list[int] = []
+    def cancelling(real):
+        def cancel_after_the_first_batch(*args):
+            token.cancel()
+            batches.append(len(args[0]))
+            return real(*args)
+        return cancel_after_the_first_batch
 
-    def cancel_after_the_first_batch(*args):
-        token.cancel()
-        return real_chunk(*args)
-
+    for name in ("_extrapolate_chunk", "_extrapolate_chunk_small"):  # torch's path and numpy's
+        monkeypatch.setattr(spectral, name, cancelling(getattr(spectral, name)))
     monkeypatch.setattr(spectral, "CHUNK", 4)
-    monkeypatch.setattr(spectral, "_extrapolate_chunk", cancel_after_the_first_batch)
     with pytest.raises(Cancelled):
         inpaint(img, mask, model=tiny_rgb_model, device="cpu", reporter=Reporter(None, token))
+    assert len(batches) == 1  # the next batch's check raised
 
 
 # ----------------------------------------------------------------------------------------------

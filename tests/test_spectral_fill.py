@@ -81,14 +81,39 @@ def test_gray_planes_and_degenerate_masks() -> None:
     assert np.allclose(everything, 0.5)
 
 
-def test_cutting_the_windows_in_small_batches_changes_nothing(monkeypatch) -> None:
-    """Every block of one size is modelled from the state before any of them, so the batches that
-    bound memory on large photos give the same fill as one batch."""
+def test_cutting_the_rounds_in_small_batches_changes_nothing(monkeypatch) -> None:
+    """The batches that bound memory on large photos, and numpy's path for small batches against
+    torch's, give the same fill as one batch."""
     import dpm_desktop.core.spectral_fill as spectral
 
     photo = np.asarray(Image.open(SAMPLE).convert("RGB"), dtype=np.float32)[:96, :128] / 255
     mask = _scratches(96, 128, seed=7)
+    monkeypatch.setattr(spectral, "SMALL", 0)  # torch for every batch
     whole = spectral_fill(photo, mask)
     monkeypatch.setattr(spectral, "BLOCKS_AT_ONCE", 37)
     monkeypatch.setattr(spectral, "CHUNK", 16)
-    np.testing.assert_allclose(spectral_fill(photo, mask), whole, atol=1e-6)
+    np.testing.assert_allclose(spectral_fill(photo, mask), whole, atol=1e-5)
+    monkeypatch.setattr(spectral, "SMALL", 10**9)  # numpy for every batch
+    # float32 spectra summed in another order: a near tie in the greedy choice can flip (measured
+    # 24 of 36,864 values apart, by at most 1.4e-4, against 1/255 = 3.9e-3)
+    np.testing.assert_allclose(spectral_fill(photo, mask), whole, atol=1e-3)
+
+
+def test_a_brush_stroke_is_filled_from_the_outside_in() -> None:
+    """A 16 px stroke over the sample's leaves and bark. Modelled all at once, the 4 px blocks in
+    its middle saw only pixels 6-8 px away and came out as tiles of noise, level with the smooth
+    fill (+0.01 and +0.53 dB here); filled from the outside in, each sees its neighbours' fill
+    (measured +1.38 and +1.43 dB)."""
+    from PIL import ImageDraw
+
+    photo = np.asarray(Image.open(SAMPLE).convert("RGB"), dtype=np.float32) / 255
+    for dy, dx in ((200, -150), (250, -250)):
+        stroke = Image.new("L", (photo.shape[1], photo.shape[0]))
+        ImageDraw.Draw(stroke).line([(342 + dx, 66 + dy), (380 + dx, 78 + dy), (420 + dx, 92 + dy),
+                                     (455 + dx, 106 + dy), (492 + dx, 123 + dy)], fill=255, width=16,
+                                    joint="curve")
+        mask = np.asarray(stroke) > 127
+        damaged = np.where(mask[:, :, None], 1.0, photo).astype(np.float32)
+        ours = _psnr_in(photo, spectral_fill(damaged, mask), mask)
+        smooth = _psnr_in(photo, biharmonic_fill(damaged, mask), mask)
+        assert ours > smooth + 1.0, (dy, dx, ours, smooth)

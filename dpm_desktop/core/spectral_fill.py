@@ -50,17 +50,17 @@ BLOCKS_AT_ONCE = 4096  # windows cut out together (16 kB each in float64: 64 MB)
 class Level:
     block: int
     rho: float  # the weight's decay per pixel of distance from the block
-    luma: float  # a window whose known pixels' std is below this is modelled at this size
-    chroma: float  # the same for the colour-difference planes, which are smoother
+    threshold: float  # a window whose known pixels' std is below this is modelled at this size
 
 
 # OpenCV FSR's constants, in its "fast" profile (4 px smallest block, 100 basis functions).
-LEVELS = (Level(16, 0.80, 0.014, 0.006), Level(8, 0.70, 0.030, 0.010), Level(4, 0.66, math.inf, math.inf))
+LUMA = (Level(16, 0.80, 0.014), Level(8, 0.70, 0.030), Level(4, 0.66, math.inf))
+CHROMA = (Level(16, 0.80, 0.006), Level(8, 0.70, 0.010), Level(4, 0.66, math.inf))  # smoother planes
 
 
 def spectral_fill(pixels: np.ndarray, mask: np.ndarray, check: Callable[[], None] = lambda: None) -> np.ndarray:
     """``pixels`` H x W x C float32 in [0, 1], ``mask`` H x W bool (True: fill). Three channels are
-    taken as RGB: luma modelled, chroma filled biharmonically; any other count as planes of luma.
+    taken as RGB: luma and chroma (Rec. 601 YCbCr) modelled; any other count as planes of luma.
     ``check`` is called between batches (a cancel raises there). Returns a copy with only the
     masked pixels changed."""
     out = pixels.astype(np.float32, copy=True)
@@ -71,20 +71,23 @@ def spectral_fill(pixels: np.ndarray, mask: np.ndarray, check: Callable[[], None
         return out
     if pixels.shape[2] == 3:
         ycc = pixels.astype(np.float64) @ YCBCR_601.T
-        luma = _fill_planes(ycc[None, :, :, 0], mask, check)[0]
-        chroma = _fill_planes(np.moveaxis(ycc[:, :, 1:], 2, 0), mask, check, chroma=True)
+        luma = _fill_planes(ycc[None, :, :, 0], mask, check, LUMA, by_neighbours=True)[0]
+        chroma = _fill_planes(np.moveaxis(ycc[:, :, 1:], 2, 0), mask, check, CHROMA, by_neighbours=False)
         result = np.concatenate([luma[:, :, None], np.moveaxis(chroma, 0, 2)], axis=2) @ np.linalg.inv(YCBCR_601).T
     else:
-        result = np.moveaxis(_fill_planes(np.moveaxis(pixels.astype(np.float64), 2, 0), mask, check), 0, 2)
+        planes = np.moveaxis(pixels.astype(np.float64), 2, 0)
+        result = np.moveaxis(_fill_planes(planes, mask, check, LUMA, by_neighbours=True), 0, 2)
     out[mask] = np.clip(result[mask], 0, 1)
     return out
 
 
-def _fill_planes(planes: np.ndarray, mask: np.ndarray, check: Callable[[], None], chroma: bool = False) -> np.ndarray:
-    """The quadtree over every plane at once: C x H x W in, the same with the mask filled out."""
+def _fill_planes(planes: np.ndarray, mask: np.ndarray, check: Callable[[], None], levels: tuple[Level, ...],
+                 by_neighbours: bool) -> np.ndarray:
+    """The quadtree over every plane at once: C x H x W in, the same with the mask filled out
+    (``by_neighbours``: see :meth:`_State.model_in_order`)."""
     c, h, w = planes.shape
-    border = (FFT - LEVELS[-1].block) // 2
-    top = LEVELS[0].block
+    border = (FFT - levels[-1].block) // 2
+    top = levels[0].block
     hp, wp = -(-h // top) * top, -(-w // top) * top
     img = np.zeros((c, hp + 2 * border, wp + 2 * border), np.float32)
     weight = np.zeros_like(img)
@@ -96,21 +99,21 @@ def _fill_planes(planes: np.ndarray, mask: np.ndarray, check: Callable[[], None]
     grid = unfilled[0, border:border + hp, border:border + wp]
     by, bx = np.nonzero(grid.reshape(hp // top, top, wp // top, top).any(axis=(1, 3)))
     todo = np.stack([np.repeat(np.arange(c), len(by)), np.tile(by, c), np.tile(bx, c)], 1)  # plane, row, col
-    for depth, lv in enumerate(LEVELS):
-        smallest = depth == len(LEVELS) - 1
+    for depth, lv in enumerate(levels):
+        smallest = depth == len(levels) - 1
         if smallest:
             now = np.ones(len(todo), bool)
         else:  # smooth blocks are modelled at this size; the rest split in four
-            threshold = lv.chroma if chroma else lv.luma
-            now = np.concatenate([state.known_std(todo[s:s + BLOCKS_AT_ONCE], lv.block) < threshold
+            now = np.concatenate([state.known_std(todo[s:s + BLOCKS_AT_ONCE], lv.block) < lv.threshold
                                   for s in range(0, len(todo), BLOCKS_AT_ONCE)])
-        state.model_in_order(todo[now], lv, hp // lv.block, wp // lv.block, last=smallest, by_neighbours=not chroma)
+        state.model_in_order(todo[now], lv, hp // lv.block, wp // lv.block, last=smallest,
+                             by_neighbours=by_neighbours)
         if smallest or now.all():
             break
         k, y, x = todo[~now].T
         todo = np.stack([np.repeat(k, 4), (y[:, None] * 2 + [0, 0, 1, 1]).reshape(-1),
                          (x[:, None] * 2 + [0, 1, 0, 1]).reshape(-1)], 1)
-        todo = todo[state.holds(todo, LEVELS[depth + 1].block)]
+        todo = todo[state.holds(todo, levels[depth + 1].block)]
     return img[:, border:border + h, border:border + w].astype(np.float64)
 
 

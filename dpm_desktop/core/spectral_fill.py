@@ -42,6 +42,7 @@ CONCEALED_WEIGHT = 0.5  # the weight of pixels filled at a larger block size in 
 ITER_PER_STD, MIN_ITER, MAX_ITER = 1000, 20, 100  # basis functions per window, from its pixels' spread
 CHUNK = 512  # windows modelled together: their spectra stay in the cache (3x faster than 2048)
 LATER = 1 << 40  # a block's key once it waits for its neighbours' fill
+ORDERED_ROUNDS = 256  # at most this many rounds in OpenCV's order per block size (a photo's time)
 SMALL = 128  # a batch of fewer windows runs faster in numpy than in torch (2-3x at 4 windows)
 BLOCKS_AT_ONCE = 4096  # windows cut out together (16 kB each in float64: 64 MB)
 
@@ -160,40 +161,40 @@ class _State:
         around = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
         edge = np.where((y == 0) | (y == rows - 1), 3, 0) + np.where((x == 0) | (x == cols - 1), 3, 0)
         # a static order: the ring, then the parity class of row and column (never neighbours)
-        order = (_rings(open_)[k, yy, xx] * 4 + (y % 2) * 2 + x % 2) if not by_neighbours else \
-            np.where(edge == 6, 5, edge)  # OpenCV's penalty for the edge, to which the count is added
+        ringed = _rings(open_)[k, yy, xx] * 4 + (y % 2) * 2 + x % 2
+        order = np.where(edge == 6, 5, edge) if by_neighbours else ringed  # OpenCV's penalty for the edge
+        rounds = 0
         raster = y * cols + x
+        rank = np.full(open_.shape, np.iinfo(np.int64).max)  # the candidates' raster index, else max
         deferred = np.zeros(len(blocks), np.int64)  # rounds in which a block saw no pixel at all
         pending = np.ones(len(blocks), bool)
         while pending.any():
             idx = np.nonzero(pending)[0]
+            rounds += 1
+            if by_neighbours and rounds > ORDERED_ROUNDS:  # the rest ring by ring: a bound on the time
+                by_neighbours, order = False, ringed
             if by_neighbours:
                 key = order[idx] + sum(open_[k[idx], yy[idx] + dy, xx[idx] + dx] for dy, dx in around) \
                     + LATER * deferred[idx]
                 first = idx[key == key.min()]
                 # of those, the ones with none of them next to them earlier in raster order
-                rank = np.full(open_.shape, np.iinfo(np.int64).max)
                 rank[k[first], yy[first], xx[first]] = raster[first]
                 nearest = np.min([rank[k[first], yy[first] + dy, xx[first] + dx] for dy, dx in around], axis=0)
+                rank[k[first], yy[first], xx[first]] = np.iinfo(np.int64).max
                 go = first[raster[first] < nearest]
             else:
                 key = order[idx] + LATER * deferred[idx]
                 go = idx[key == key.min()]
-            f, wt = self.windows(blocks[go], b)
-            std = _known_std(f, wt > 0)
-            seen = ~np.isnan(std)
-            deferred[go[~seen]] += 1  # sees nothing yet: once the blocks around it are filled
-            if not seen.any():
+            modelled, fills = self.model_round(blocks, go, lv)
+            deferred[go[~modelled]] += 1  # saw nothing yet: once the blocks around it are filled
+            if not modelled.any():
                 if deferred[idx].min() > 8:  # nothing known anywhere near what is left
                     break
                 continue
-            go, f, wt, std = go[seen], f[seen], wt[seen], std[seen]
-            iters = np.clip(np.round(ITER_PER_STD * std), MIN_ITER, MAX_ITER).astype(np.int64)
-            pad = (FFT - b) // 2
-            fill = _extrapolate(f, wt, iters, lv.rho, self.check)[:, pad:pad + b, pad:pad + b]
+            go = go[modelled]
             at = _cells(k[go], y[go], x[go], b, self.border, b)
             hole = self.unfilled[at]
-            self.img[at] = np.where(hole, fill, self.img[at])
+            self.img[at] = np.where(hole, fills, self.img[at])
             self.weight[at] = np.where(hole, CONCEALED_WEIGHT, self.weight[at])
             self.unfilled[at] = False
             open_[k[go], yy[go], xx[go]] = False
@@ -202,6 +203,21 @@ class _State:
             left = _cells(k[pending], y[pending], x[pending], b, self.border, b)
             self.img[left] = np.where(self.unfilled[left], 0.5, self.img[left])
             self.unfilled[left] = False
+
+    def model_round(self, blocks: np.ndarray, go: np.ndarray, lv: Level) -> tuple[np.ndarray, np.ndarray]:
+        """The fills of the blocks ``blocks[go]``, all from the state before any of them (their
+        windows overlap), with the windows cut a batch at a time (memory: a 24 MP photo). Returns
+        which of them saw a pixel, and those blocks' fills."""
+        b, pad = lv.block, (FFT - lv.block) // 2
+        seen, fills = [], []
+        for s in range(0, len(go), BLOCKS_AT_ONCE):
+            f, wt = self.windows(blocks[go[s:s + BLOCKS_AT_ONCE]], b)
+            std = _known_std(f, wt > 0)
+            ok = ~np.isnan(std)
+            iters = np.clip(np.round(ITER_PER_STD * std[ok]), MIN_ITER, MAX_ITER).astype(np.int64)
+            fills.append(_extrapolate(f[ok], wt[ok], iters, lv.rho, self.check)[:, pad:pad + b, pad:pad + b])
+            seen.append(ok)
+        return np.concatenate(seen), np.concatenate(fills).astype(np.float32)
 
 
 def _rings(open_: np.ndarray) -> np.ndarray:

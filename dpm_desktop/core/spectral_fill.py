@@ -42,7 +42,11 @@ CONCEALED_WEIGHT = 0.5  # the weight of pixels filled at a larger block size in 
 ITER_PER_STD, MIN_ITER, MAX_ITER = 1000, 20, 100  # basis functions per window, from its pixels' spread
 CHUNK = 512  # windows modelled together: their spectra stay in the cache (3x faster than 2048)
 LATER = 1 << 40  # a block's key once it waits for its neighbours' fill
-ORDERED_ROUNDS = 256  # at most this many rounds in OpenCV's order per block size (a photo's time)
+# At most this many rounds in OpenCV's order per block size, the rest ring by ring: the time of a
+# heavy mask. Held-out crops, against no cap (text / scratches / brush): 64 rounds -0.12 / +0.05 / -0.05 dB
+# in 27 % less time; 128 rounds -0.09 / +0.01 / -0.02 dB in 11 % less. Without any, 1.5 MP with 10 %
+# scratches took 35 s, against 21 s for the fill without the order.
+ORDERED_ROUNDS = 64
 SMALL = 128  # a batch of fewer windows runs faster in numpy than in torch (2-3x at 4 windows)
 BLOCKS_AT_ONCE = 4096  # windows cut out together (16 kB each in float64: 64 MB)
 

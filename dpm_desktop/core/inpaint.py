@@ -125,8 +125,8 @@ class InpaintSettings:
 # calls, 2 s, against 26.0 dB in ~230 calls for the long coarse chain). Thin masks (scratches, text),
 # where one call covers the whole masked area: the spectral fill read as the state at noise 0.047
 # (6/255 of the photo's range), one call giving its posterior mean. On 8 crops of held-out photos
-# (data/photos' 5 % split), hole PSNR text / scratches / brush strokes up to 16 px: 30.77 / 29.44 /
-# 27.95 dB, against 30.66 / 29.27 / 28.13 for the spectral fill alone, 30.22 / 28.96 / 27.83 for
+# (data/photos' 5 % split), hole PSNR text / scratches / brush strokes up to 16 px: 30.66 / 29.44 /
+# 27.96 dB, against 30.54 / 29.32 / 28.08 for the spectral fill alone, 30.22 / 28.96 / 27.83 for
 # OpenCV's FSR fast, and 29.50 / 28.44 / 26.12 for the biharmonic fill noised to 0.1 and refined in
 # one call (the default until Dec 2); reading it at 0.03 or 0.07 scored within 0.1 dB of 0.047.
 _THIN = {"steps": 1, "resample": 1, "start_noise": 0.047, "final_noise": 0.047, "guess": "spectral",

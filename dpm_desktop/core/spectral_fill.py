@@ -18,9 +18,10 @@ here each round models all its blocks at once, as a batch, none next to another.
 
 Measured on 8 crops of the photos no bundled model trained on (the 5 % split of data/photos, 384
 px), with the bench's text and 1-10 px scratches (benchmarks/masks.py) and brush strokes up to 16 px,
-hole PSNR text / scratches / brush: 30.66 / 29.27 / 28.13 dB, against 30.22 / 28.96 / 27.83 for
+hole PSNR text / scratches / brush: 30.54 / 29.32 / 28.08 dB, against 30.22 / 28.96 / 27.83 for
 OpenCV's FSR fast and 30.24 / 28.95 / 26.88 when every block of a size was modelled at once, in
-about FSR's time (2.6 s a crop against 2.8). Ring by ring for luma as well: 30.44 / 29.26 / 27.42.
+less than FSR's time (1.6 s a crop against 2.8). Ring by ring for luma as well: 30.44 / 29.26 / 27.42;
+in OpenCV's order throughout (no ``ORDERED_ROUNDS`` cap): 30.66 / 29.27 / 28.13 in 2.2 s.
 Two things cost quality there: a 24 px window for the 4 px blocks (-0.3 / -0.5 dB) and at most 60
 basis functions (-0.1). Chroma filled biharmonically instead: -0.01 to -0.07 dB, and a grey band
 along a leaf's edge where the luma continued it and the chroma did not."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -261,90 +262,62 @@ def _extrapolate(f: np.ndarray, wt: np.ndarray, iters: np.ndarray, rho: float,
     for s in range(0, len(order), CHUNK):
         check()
         idx = order[s:s + CHUNK]
-        model = _extrapolate_chunk if len(idx) >= SMALL else _extrapolate_chunk_small
-        out[idx] = model(f[idx], wt[idx], iters[idx], rho)
+        out[idx] = _extrapolate_chunk(f[idx], wt[idx], iters[idx], rho, torch if len(idx) >= SMALL else np)
     return out
 
 
-def _extrapolate_chunk(f: np.ndarray, wt: np.ndarray, iters: np.ndarray, rho: float) -> np.ndarray:
-    """The greedy model of a batch of windows (the spectra kept as the half a real signal needs)."""
-    n, half = FFT, FFT // 2 + 1
-    u = torch.arange(n, dtype=torch.float64) + 0.5 - n / 2  # from the window's middle, where the block is
-    decay = rho ** torch.sqrt(u[:, None] ** 2 + u[None, :] ** 2)
-    w = torch.from_numpy(wt) * decay
-    big_w = torch.fft.fft2(w).to(torch.complex64)
-    w0 = big_w[:, 0, 0].real.clamp(min=1e-12)
-    tiled = big_w.repeat(1, 2, 2).reshape(len(f), -1)  # W twice over each axis: shifts become slices
-    res = torch.fft.rfft2(torch.from_numpy(f) * w).to(torch.complex64).reshape(len(f), -1)
-    g = torch.zeros(len(f), n * n, dtype=torch.complex64)
-    # low frequencies first: the spectral constraint of Genser et al.
-    fy = n / 2 - (torch.arange(n) - n / 2).abs()
-    fx = n / 2 - (torch.arange(half) - n / 2).abs()
-    freq_weight = (1 - torch.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) * math.sqrt(2) / n).reshape(-1)
-    freq_weight2 = freq_weight ** 2  # the argmax of |R| w is that of |R|^2 w^2, without square roots
-    base = (torch.arange(n)[:, None] * (2 * n) + torch.arange(half)[None, :]).reshape(-1)
-    budget = torch.from_numpy(iters)
-    used = torch.zeros_like(budget)
-    live = len(f)
-    while live:
-        r = res[:live]
-        rr = torch.view_as_real(r)
-        sel = ((rr[..., 0] ** 2 + rr[..., 1] ** 2) * freq_weight2).argmax(dim=1)
-        sy, sx = sel // half, sel % half
-        active = used[:live] < budget[:live]
-        coef = ORTHOGONALITY * r.gather(1, sel[:, None])[:, 0] / w0[:live] * active
-        real_basis = ((2 * sy) % n == 0) & ((2 * sx) % n == 0)  # its own conjugate: a real cosine
-        a1 = torch.where(real_basis, coef.real.to(coef.dtype), coef)
-        a2 = torch.where(real_basis, torch.zeros_like(coef), coef.conj())
-        cy, cx = (-sy) % n, (-sx) % n
-        start1 = (n - sy) * (2 * n) + (n - sx)
-        start2 = (n - cy) * (2 * n) + (n - cx)
-        r -= a1[:, None] * tiled[:live].gather(1, start1[:, None] + base) \
-            + a2[:, None] * tiled[:live].gather(1, start2[:, None] + base)
-        rows = torch.arange(live)
-        g[rows, sy * n + sx] += a1
-        g[rows, cy * n + cx] += a2
-        used[:live] += torch.where(real_basis, 1, 2)
-        while live and used[live - 1] >= budget[live - 1]:
-            live -= 1
-    model = torch.fft.ifft2(g.reshape(-1, n, n)).real * (n * n)
-    return model.double().numpy()
-
-
-def _extrapolate_chunk_small(f: np.ndarray, wt: np.ndarray, iters: np.ndarray, rho: float) -> np.ndarray:
-    """:func:`_extrapolate_chunk` in numpy, whose calls cost less than torch's on a few windows
-    (the rounds of the ordered modelling are small)."""
-    n, half = FFT, FFT // 2 + 1
-    u = np.arange(n) + 0.5 - n / 2
+def _spectra(f: np.ndarray, wt: np.ndarray, rho: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per window: the weighted residual's half spectrum (flat), the weight's spectrum twice over each
+    axis (flat: a shift of it becomes a slice) and its DC term, as complex64 / float32."""
+    n = FFT
+    u = np.arange(n) + 0.5 - n / 2  # from the window's middle, where the block is
     w = wt * rho ** np.sqrt(u[:, None] ** 2 + u[None, :] ** 2)
     big_w = np.fft.fft2(w).astype(np.complex64)
-    w0 = np.maximum(big_w[:, 0, 0].real, 1e-12)
-    tiled = np.tile(big_w, (1, 2, 2)).reshape(len(f), -1)
     res = np.fft.rfft2(f * w).astype(np.complex64).reshape(len(f), -1)
-    g = np.zeros((len(f), n * n), np.complex64)
-    fy = n / 2 - np.abs(np.arange(n) - n / 2)
-    fx = n / 2 - np.abs(np.arange(half) - n / 2)
-    freq_weight2 = ((1 - np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2) * math.sqrt(2) / n) ** 2).reshape(-1)
-    base = (np.arange(n)[:, None] * (2 * n) + np.arange(half)[None, :]).reshape(-1)
-    used = np.zeros_like(iters)
+    tiled = np.tile(big_w, (1, 2, 2)).reshape(len(f), -1)
+    return res, tiled, np.maximum(big_w[:, 0, 0].real, 1e-12)
+
+
+_FY = FFT / 2 - np.abs(np.arange(FFT) - FFT / 2)
+_FX = FFT / 2 - np.abs(np.arange(FFT // 2 + 1) - FFT / 2)
+# low frequencies first (the spectral constraint of Genser et al.), squared: the argmax of |R| w is
+# that of |R|^2 w^2, without square roots
+_FREQ_WEIGHT2 = ((1 - np.sqrt(_FY[:, None] ** 2 + _FX[None, :] ** 2) * math.sqrt(2) / FFT) ** 2).reshape(-1)
+_FREQ_WEIGHT2 = _FREQ_WEIGHT2.astype(np.float32)
+_BASE = (np.arange(FFT)[:, None] * (2 * FFT) + np.arange(FFT // 2 + 1)[None, :]).reshape(-1)
+
+
+def _extrapolate_chunk(f: np.ndarray, wt: np.ndarray, iters: np.ndarray, rho: float,
+                       xp: Any = torch) -> np.ndarray:
+    """The greedy model of a batch of windows (the spectra kept as the half a real signal needs).
+    ``xp``: the array library that runs the loop, torch or numpy; numpy's calls cost less on a few
+    windows (the ordered rounds are small), torch's arithmetic less on many."""
+    n, half = FFT, FFT // 2 + 1
+    arrays = (*_spectra(f, wt, rho), iters, _FREQ_WEIGHT2, _BASE)
+    res, tiled, w0, budget, freq_weight2, base = (arrays if xp is np else
+                                                  tuple(torch.from_numpy(a) for a in arrays))
+    # per row of ``a``, the entries at ``i`` (torch's gather is faster there than indexing)
+    take = (lambda a, i: a.gather(1, i)) if xp is torch else (lambda a, i: a[np.arange(len(a))[:, None], i])
+    g = xp.zeros((len(f), n * n), dtype=res.dtype)
+    used = xp.zeros_like(budget)
     live = len(f)
     while live:
         r = res[:live]
-        rows = np.arange(live)
-        sel = ((r.real ** 2 + r.imag ** 2) * freq_weight2).argmax(axis=1)
+        rows = xp.arange(live)
+        sel = ((r.real ** 2 + r.imag ** 2) * freq_weight2).argmax(1)
         sy, sx = sel // half, sel % half
-        coef = ORTHOGONALITY * r[rows, sel] / w0[:live] * (used[:live] < iters[:live])
-        real_basis = ((2 * sy) % n == 0) & ((2 * sx) % n == 0)
-        a1 = np.where(real_basis, coef.real, coef).astype(np.complex64)
-        a2 = np.where(real_basis, 0, coef.conj()).astype(np.complex64)
+        coef = ORTHOGONALITY * take(r, sel[:, None])[:, 0] / w0[:live] * (used[:live] < budget[:live])
+        real_basis = ((2 * sy) % n == 0) & ((2 * sx) % n == 0)  # its own conjugate: a real cosine
+        a1 = coef - (coef - coef.conj()) / 2 * real_basis  # the real part alone for a real cosine
+        a2 = coef.conj() * ~real_basis
         cy, cx = (-sy) % n, (-sx) % n
-        start1 = (n - sy) * (2 * n) + (n - sx)
-        start2 = (n - cy) * (2 * n) + (n - cx)
-        shifted = tiled[rows[:, None, None], np.stack([start1, start2], 1)[:, :, None] + base]
+        starts = xp.stack([(n - sy) * (2 * n) + (n - sx), (n - cy) * (2 * n) + (n - cx)], 1)
+        shifted = take(tiled[:live], (starts[:, :, None] + base).reshape(live, -1)).reshape(live, 2, -1)
         r -= a1[:, None] * shifted[:, 0] + a2[:, None] * shifted[:, 1]
         g[rows, sy * n + sx] += a1  # one entry per row: plain indexing adds correctly
         g[rows, cy * n + cx] += a2
-        used[:live] += np.where(real_basis, 1, 2)
-        while live and used[live - 1] >= iters[live - 1]:
+        used[:live] += 2 - real_basis * 1
+        while live and used[live - 1] >= budget[live - 1]:
             live -= 1
-    return np.fft.ifft2(g.reshape(-1, n, n)).real * (n * n)
+    model = xp.fft.ifft2(g.reshape(-1, n, n)).real * (n * n)
+    return np.asarray(model, dtype=np.float64)

@@ -327,6 +327,37 @@ def test_every_preset_keeps_unmasked_pixels_bit_exact_and_costs_what_it_said(tin
         assert estimate_cost(mask, preset=preset, **kw).guess_pixels == 0
 
 
+def test_large_holes_refine_the_mean_of_coarse_fills_drawn_in_one_batch(tiny_rgb_model, monkeypatch) -> None:
+    """Fast on a hole that needs three coarser scales: the coarsest scale draws coarse_mean fills in
+    one batch, every finer scale refines one fill (their mean); the known pixels stay exact, and the
+    estimate counts the batch's pixels."""
+    from dpm_desktop.core import inpaint as ip
+
+    batches: list[int] = []
+    real = ip.run_chain
+
+    def recording(chain, x, **kw):
+        batches.append(x.shape[0])
+        out = real(chain, x, **kw)
+        assert out.shape[0] == x.shape[0]
+        return out
+
+    monkeypatch.setattr(ip, "run_chain", recording)
+    img = photo_like(72, 72, seed=5)
+    mask = np.zeros((72, 72), bool)
+    mask[20:52, 16:48] = True
+    res = inpaint(img, mask, model=tiny_rgb_model, device="cpu", coarse_levels=3)
+    settings = ip.resolve_settings("fast", 3)
+    assert settings.coarse_mean == res.params["coarse_mean"] == 4
+    assert batches == [4, 1, 1, 1]
+    assert np.array_equal(res.pixels[~mask], img[~mask])
+    one = ip.estimate_cost(mask, coarse_levels=3, coarse_mean=1)
+    four = ip.estimate_cost(mask, coarse_levels=3)
+    assert four.calls == one.calls and four.megapixel_calls > one.megapixel_calls
+    with pytest.raises(ip.RestoreError, match="coarse_mean"):
+        ip.resolve_settings("fast", 3, coarse_mean=0)
+
+
 def test_fast_is_the_default_and_far_cheaper_than_best() -> None:
     from dpm_desktop.core.inpaint import DEFAULT_PRESET, estimate_cost
 

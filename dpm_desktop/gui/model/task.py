@@ -15,7 +15,7 @@ DENOISE_MODES = {  # labels for core.modes.DENOISE_MODES, in its order
 assert tuple(DENOISE_MODES) == modes.DENOISE_MODES
 TASKS = ("denoise", "inpaint")
 INPAINT_PRESETS = {  # core.modes.INPAINT_PRESETS, and Custom
-    "fast": "Fast — seconds (the full chain only where it is cheap)",
+    "fast": "Fast — seconds (short chains, few network calls)",
     "best": "Best — minutes (the exhaustive RePaint chain)",
     "custom": "Custom — the steps and resampling below",
 }

@@ -317,14 +317,19 @@ def test_every_preset_keeps_unmasked_pixels_bit_exact_and_costs_what_it_said(tin
     res = inpaint(img, mask, preset=preset, model=tiny_rgb_model, device="cpu", **kw)
     assert np.array_equal(res.pixels[~mask], img[~mask])
     assert not np.array_equal(res.pixels[mask], img[mask])
-    assert res.params["network_calls_per_candidate"] == estimate_cost(mask, preset=preset, **kw).calls
+    # The tiny model's short schedule has fewer timesteps below a low start noise than the chain asks for.
+    diffusion = get_model(tiny_rgb_model, channels=3, device="cpu").diffusion
+    assert res.params["network_calls_per_candidate"] == estimate_cost(mask, preset=preset, diffusion=diffusion,
+                                                                      **kw).calls
     assert (res.params["coarse_levels"] > 0) == (shape == "hole")
     if preset == "fast" and shape == "scratch":
         assert res.params["network_calls_per_candidate"] == 1  # a first guess refined in one call
         assert res.params["guess"] == "spectral" and not res.params["noise_guess"]
         assert estimate_cost(mask, preset=preset).guess_pixels == mask.sum()
-    else:
-        assert estimate_cost(mask, preset=preset, **kw).guess_pixels == 0
+    # The spectral guess's CPU work is estimated where it runs: fast's thin masks and holes of 1-2 coarser scales.
+    assert res.params["guess"] == ("spectral" if preset == "fast" else "biharmonic")
+    spectral = res.params["guess"] == "spectral"
+    assert estimate_cost(mask, preset=preset, **kw).guess_pixels == (mask.sum() if spectral else 0)
 
 
 def test_large_holes_refine_the_mean_of_coarse_fills_drawn_in_one_batch(tiny_rgb_model, monkeypatch) -> None:

@@ -3,7 +3,7 @@ the benchmark photos; the proposed masks scored against the truth with a 1 px to
 share of proposed pixels within 1 px of damage; recall: share of damaged pixels within 1 px of the
 proposal), beside classical detectors on the same inputs and the naive use of our own denoiser;
 false alarms on the undamaged photos; end to end, detect then inpaint, against the true mask.
-Our two detectors: the learned one (models/defects-small, trained on core/damage_synth.py's damage
+Our three detectors: the learned one (models/defects-small, trained on core/damage_synth.py's damage
 over data/photos) and the photo model's likelihood residual. A second table scores every detector
 on damage of a second held-out kind (benchmarks/damage_dust.py: film dust and fibres, then JPEG),
 unlike both the training generator and the first test generator.
@@ -83,10 +83,12 @@ def scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
 
 
 LEARNED, LIKELIHOOD = "ours (learned, defects-small)", "ours (likelihood)"
+COMBINED = "ours (combined: learned + likelihood)"
 
 
 def methods(ckpt: Any, run: Run) -> dict[str, Any]:
-    return {LEARNED: ours_detector(ckpt, run.device, "learned"),
+    return {COMBINED: ours_detector(ckpt, run.device, "combined"),
+            LEARNED: ours_detector(ckpt, run.device, "learned"),
             LIKELIHOOD: ours_detector(ckpt, run.device, "likelihood"),
             "naive residual (our denoiser)": naive_detector(ckpt, run.device),
             "median residual": median_detector, "top-hat": tophat_detector}
@@ -121,7 +123,8 @@ def bench(run: Run, ckpt: Any, photos: list[Photo], report: Report) -> None:
         log(PART, f"{p.name}: " + ", ".join(f"{r['method']} F1 {r['f1']:.2f}" for r in recs if r["image"] == p.name)
             + " | film dust: " + ", ".join(f"{r['method']} {r['f1']:.2f}" for r in dust if r["image"] == p.name))
         # End to end: detect, then inpaint (fast), beside the true mask and classical detect + biharmonic.
-        ends = {"ours (learned): detect + inpaint": fill(damaged, masks[LEARNED]),
+        ends = {"ours (combined): detect + inpaint": fill(damaged, masks[COMBINED]),
+                "ours (learned): detect + inpaint": fill(damaged, masks[LEARNED]),
                 "ours (likelihood): detect + inpaint": fill(damaged, masks[LIKELIHOOD]),
                 "true mask + our inpainting": fill(damaged, truth),
                 "median residual + biharmonic": baselines.biharmonic(damaged, masks["median residual"])
@@ -135,13 +138,15 @@ def bench(run: Run, ckpt: Any, photos: list[Photo], report: Report) -> None:
             def gray(a: np.ndarray) -> np.ndarray:
                 return np.repeat(a[:, :, None], 3, 2).astype(np.float32)
 
-            a, _ = anomaly_map(damaged, model=ckpt, device=run.device, method="likelihood")
-            a = np.clip(np.log1p(a) / np.log1p(np.percentile(a, 99.9)), 0, 1)
-            b, _ = anomaly_map(damaged, method="learned")
-            rows.append([(damaged, f"{p.name}: damaged"), (gray(a), "likelihood map (log)"),
-                         (gray(masks[LIKELIHOOD]), "likelihood mask"), (gray(b), "learned probability"),
-                         (gray(masks[LEARNED]), "learned mask"), (ends["ours (likelihood): detect + inpaint"],
-                                                                 "restored (likelihood mask)"),
+            from dpm_desktop.core.detect import mask_from_anomaly
+
+            c, cparams = anomaly_map(damaged, model=ckpt, device=run.device, method="combined")
+            cut = mask_from_anomaly(c, params=cparams).threshold
+            c = np.clip((c - np.median(c)) / (cut - np.median(c)), 0, 1)  # black: typical, white: the cut
+            rows.append([(damaged, f"{p.name}: damaged"), (gray(c), "combined score (to the cut)"),
+                         (gray(masks[COMBINED]), "combined mask (default)"),
+                         (ends["ours (combined): detect + inpaint"], "restored (combined mask)"),
+                         (gray(masks[LIKELIHOOD]), "likelihood mask"), (gray(masks[LEARNED]), "learned mask"),
                          (gray(truth), "true damage")])
     report.records += recs + [{**r, "generator": "film dust + JPEG"} for r in dust]
     t = Table("Mean over the photos: detection (1 px tolerance) and false alarms on the undamaged photos, "
@@ -169,6 +174,7 @@ def bench(run: Run, ckpt: Any, photos: list[Photo], report: Report) -> None:
 def large_scan(run: Run, report: Report, threads: int | None) -> None:
     """`dpm detect --method learned` on a damaged 6000 x 4000 mosaic of the benchmark
     photos, in a child process: wall and CPU seconds, peak resident memory."""
+
     from PIL import Image
 
     from .common import WORK_DIR
@@ -191,9 +197,9 @@ def large_scan(run: Run, report: Report, threads: int | None) -> None:
     t = Table(f"`dpm detect` (learned) on a damaged {w}x{h} ({w * h / 1e6:.0f} MP) PNG",
               ["wall s", "CPU s", "peak resident memory (MiB)"])
     t.add(r.wall_s, r.cpu_s, r.max_rss_mib)
-    t.note = "The whole process: start-up, reading the PNG, the network on 1024 px tiles, shaping and writing the mask."
+    t.note = "The whole process: start-up, reading the PNG, the networks on their tiles, shaping and writing the mask."
     report.tables.append(t)
-    report.records.append({"test": "large_scan", "width": w, "height": h, **vars(r)})
+    report.records.append({"test": "large_scan", "method": "learned", "width": w, "height": h, **vars(r)})
 
 
 def main(argv: list[str] | None = None) -> int:

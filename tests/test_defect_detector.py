@@ -26,10 +26,12 @@ from dpm_desktop.core.defect_net import (
     logits,
     probability_threshold,
     save_detector,
+    score_threshold,
 )
 from dpm_desktop.core.detect import anomaly_map, detect, mask_from_anomaly
 from dpm_desktop.core.imaging import load_image
 from dpm_desktop.core.masks import dilate
+from dpm_desktop.core.restore_io import RestoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 # A real photo, not a benchmark photo: the app's sample (a squirrel with noise of sigma 20/255 added;
@@ -213,3 +215,30 @@ def test_a_short_training_run_saves_a_calibrated_detector(tmp_path: Path, photo_
     assert "provisional" not in cal and cal["megapixels"] == pytest.approx(3 * 64 * 64 / 1e6, abs=1e-3)
     fa = cal["false_px_per_mp"]
     assert fa == sorted(fa, reverse=True) and len(fa) == len(cal["logit"])
+
+
+def test_the_combined_method_finds_a_drawn_scratch_and_re_thresholds(tmp_path: Path) -> None:
+    """Learned logit + beta ln(likelihood anomaly), cut at the detector's combined calibration."""
+    clean = _photo()
+    damaged, truth = _scratched(clean)
+    det = load_detector(bundled_detector_dir())
+    res = detect(damaged, method="combined", sensitivity=2)
+    assert res.params["method"] == "combined" and res.params["beta"] == det.combined_calibration["beta"]
+    assert res.threshold == pytest.approx(score_threshold(det.combined_calibration, 2))
+    found = (truth & dilate(res.mask, 1)).sum() / truth.sum()
+    precise = (res.mask & dilate(truth, 2)).sum() / max(res.mask.sum(), 1)
+    assert found > 0.12 and precise > 0.4, (found, precise)
+    again = mask_from_anomaly(res.anomaly, 2, params=res.params)
+    assert np.array_equal(again.mask, res.mask)
+    false = detect(clean, method="combined").mask.sum() / (clean.shape[0] * clean.shape[1] / 1e6)
+    assert false < 200  # px per megapixel on the undamaged photo, at the default sensitivity
+    # A detector without the combined calibration says so; a bad one is refused before loading.
+    folder = _copy(tmp_path)
+    meta = json.loads((folder / META_NAME).read_text())
+    (folder / META_NAME).write_text(json.dumps({k: v for k, v in meta.items() if k != "calibration_combined"}))
+    with pytest.raises(RestoreError, match="no calibration for the combined method"):
+        detect(damaged, method="combined", detector=folder)
+    bad = dict(meta, calibration_combined={**meta["calibration_combined"], "sigma": 0})
+    (folder / META_NAME).write_text(json.dumps(bad))
+    with pytest.raises(CheckpointError, match="calibration_combined"):
+        inspect_detector(folder)

@@ -159,23 +159,26 @@ def false_alarm_budget(sensitivity: float) -> float:
     return FALSE_ALARMS_AT_6 * 2.0 ** (6.0 - sensitivity)
 
 
-def probability_threshold(calibration: dict[str, Any], sensitivity: float) -> float:
-    """The probability whose shaped mask kept the false alarms on the calibration crops within
-    false_alarm_budget(sensitivity); interpolated in log rate between the calibrated thresholds,
-    clamped to the calibrated range."""
+def score_threshold(calibration: dict[str, Any], sensitivity: float) -> float:
+    """The score (in the calibration's own units: the learned logit, or the combined score) whose
+    shaped mask kept the false alarms on the calibration crops within false_alarm_budget(sensitivity);
+    interpolated in log rate between the calibrated thresholds, clamped to the calibrated range."""
     z = np.asarray(calibration["logit"], np.float64)  # increasing
     fa = np.maximum(np.asarray(calibration["false_px_per_mp"], np.float64), 1e-3)  # non-increasing
     target = math.log(max(false_alarm_budget(sensitivity), 1e-3))
     lf = np.log(fa)
     if target >= lf[0]:
-        zt = z[0]
-    elif target <= lf[-1]:
-        zt = z[-1]
-    else:
-        i = int(np.nonzero(lf <= target)[0][0])  # first threshold within the budget
-        f = (lf[i - 1] - target) / max(lf[i - 1] - lf[i], 1e-9)
-        zt = z[i - 1] + f * (z[i] - z[i - 1])
-    return float(1 / (1 + math.exp(-zt)))
+        return float(z[0])
+    if target <= lf[-1]:
+        return float(z[-1])
+    i = int(np.nonzero(lf <= target)[0][0])  # first threshold within the budget
+    f = (lf[i - 1] - target) / max(lf[i - 1] - lf[i], 1e-9)
+    return float(z[i - 1] + f * (z[i] - z[i - 1]))
+
+
+def probability_threshold(calibration: dict[str, Any], sensitivity: float) -> float:
+    """score_threshold of the learned logit, as the probability that a learned map is cut at."""
+    return float(1 / (1 + math.exp(-score_threshold(calibration, sensitivity))))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -195,6 +198,11 @@ class Detector:
     @property
     def calibration(self) -> dict[str, Any]:
         return self.meta["calibration"]
+
+    @property
+    def combined_calibration(self) -> dict[str, Any] | None:
+        """The calibration of the combined score (detect.py, method "combined"), when measured."""
+        return self.meta.get("calibration_combined")
 
 
 def save_detector(net: DefectNet, meta: dict[str, Any], folder: Path) -> Path:
@@ -241,19 +249,29 @@ def _check_meta(meta: Any, meta_path: Path) -> dict[str, Any]:
         v = cfg[key]
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
             raise CheckpointError(f"{meta_path}: network field {key!r} = {v!r} is outside {lo}..{hi}")
-    cal = meta.get("calibration")
-    ok = isinstance(cal, dict) and isinstance(cal.get("logit"), list) and isinstance(cal.get("false_px_per_mp"), list)
-    if ok:
-        z, fa = cal["logit"], cal["false_px_per_mp"]
-        ok = (2 <= len(z) == len(fa) <= 1000 and all(isinstance(v, (int, float)) and math.isfinite(v)
-                                                     for v in [*z, *fa])
-              and all(a < b for a, b in itertools.pairwise(z)) and all(v >= 0 for v in fa))
-    if not ok:
+    if not _valid_calibration(meta.get("calibration")):
         raise CheckpointError(f"{meta_path}: calibration must list increasing finite logits and their "
                               "false alarms per megapixel (2..1000 pairs)")
+    combined = meta.get("calibration_combined")
+    if combined is not None and not (_valid_calibration(combined) and _finite(combined.get("beta"))
+                                     and _finite(combined.get("sigma")) and 0 < combined["sigma"] <= 80):
+        raise CheckpointError(f"{meta_path}: calibration_combined must list increasing finite scores and their "
+                              "false alarms per megapixel (2..1000 pairs), with a finite beta and sigma in (0, 80]")
     if not isinstance(meta.get("sha256"), str):
         raise CheckpointError(f"{meta_path}: metadata field 'sha256' is missing")
     return meta
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _valid_calibration(cal: Any) -> bool:
+    if not isinstance(cal, dict) or not all(isinstance(cal.get(k), list) for k in ("logit", "false_px_per_mp")):
+        return False
+    z, fa = cal["logit"], cal["false_px_per_mp"]
+    return (2 <= len(z) == len(fa) <= 1000 and all(_finite(v) for v in [*z, *fa])
+            and all(a < b for a, b in itertools.pairwise(z)) and all(v >= 0 for v in fa))
 
 
 def inspect_detector(folder: Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import torch
 
 from . import modes
 from .checkpoint import Checkpoint
-from .defect_net import Detector, get_detector, logits, probability_threshold, sigmoid
+from .defect_net import Detector, get_detector, logits, probability_threshold, score_threshold, sigmoid
 from .denoise_math import one_step_denoise, step_for_sigma
 from .device import pick_device
 from .imaging import LoadedImage
@@ -86,21 +86,49 @@ def anomaly_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Pa
     if method not in METHODS:
         raise RestoreError(f"unknown detection method {method!r}; use {' or '.join(METHODS)}")
     if method == "learned":
-        return _learned_map(image, detector, tile, reporter)
+        z, params = _learned_logits(image, detector, tile, reporter)
+        return sigmoid(z), params
+    if method == "combined":
+        return _combined_map(image, model=model, detector=detector, device=device, tile=tile, overlap=overlap,
+                             reporter=reporter)
     return _likelihood_map(image, model=model, sigma=sigma, device=device, tile=tile, overlap=overlap,
                            reporter=reporter)
 
 
-def _learned_map(image: np.ndarray | str | Path | LoadedImage, detector: str | Path | Detector | None,
-                 tile: int | None, reporter: Reporter) -> tuple[np.ndarray, dict[str, Any]]:
-    """The learned detector's probability of damage per pixel (on the CPU; tiles of 1024 px)."""
+def _learned_logits(image: np.ndarray | str | Path | LoadedImage, detector: str | Path | Detector | None,
+                    tile: int | None, reporter: Reporter) -> tuple[np.ndarray, dict[str, Any]]:
+    """The learned detector's logit of damage per pixel (on the CPU; tiles of 1024 px)."""
     check_tile(tile)
     img = as_image(image)
     det = get_detector(detector)
     z = logits(det.net, img.pixels, tile=tile or 1024, check=reporter.check, step=reporter.step)
     params = {"task": "detect", "method": "learned", "detector": det.name, "detector_sha256": det.meta["sha256"],
               "detector_path": str(det.folder.resolve())}
-    return sigmoid(z), params
+    return z, params
+
+
+def combined_score(z: np.ndarray, anomaly: np.ndarray, beta: float) -> np.ndarray:
+    """The learned logit plus beta x ln(the likelihood anomaly): a pixel must look like damage to the
+    detector and be unexplained by the photo model. The two err on different things (the detector on
+    thin natural lines and highlights, the likelihood on texture), so their sum separates better
+    than either; the anomaly is floored at 1e-3 (a pixel the model explains exactly)."""
+    return (z + beta * np.log(np.maximum(anomaly, 1e-3))).astype(np.float32)
+
+
+def _combined_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Path | Checkpoint | None,
+                  detector: str | Path | Detector | None, device: str | torch.device, tile: int | None,
+                  overlap: int, reporter: Reporter) -> tuple[np.ndarray, dict[str, Any]]:
+    det = get_detector(detector)
+    cal = det.combined_calibration
+    if cal is None:
+        raise RestoreError(f"defect detector {det.name} has no calibration for the combined method "
+                           "(run scripts/calibrate_detector.py on it)")
+    img = as_image(image)
+    z, dparams = _learned_logits(img, det, None, reporter)
+    a, lparams = _likelihood_map(img, model=model, sigma=float(cal["sigma"]), device=device, tile=tile,
+                                 overlap=overlap, reporter=reporter)
+    params = {**lparams, **dparams, "method": "combined", "beta": float(cal["beta"])}
+    return combined_score(z, a, float(cal["beta"])), params
 
 
 def _likelihood_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Path | Checkpoint | None,
@@ -239,12 +267,30 @@ def detect(image: np.ndarray | str | Path | LoadedImage, *, model: str | Path | 
 
 
 def threshold_for(anomaly: np.ndarray, sensitivity: float, params: dict[str, Any] | None = None) -> float:
-    """The anomaly value a map is cut at: from the detector's calibration for a learned map (its
-    params say so), else the robust threshold."""
-    if (params or {}).get("method") == "learned":
+    """The anomaly value a map is cut at: from the detector's calibration for a learned or combined
+    map (its params say which), else the robust threshold."""
+    method = (params or {}).get("method")
+    if method in ("learned", "combined"):
         det = get_detector(Path(params["detector_path"]) if params and "detector_path" in params else None)
-        return probability_threshold(det.calibration, sensitivity)
+        if method == "learned":
+            return probability_threshold(det.calibration, sensitivity)
+        if det.combined_calibration is None:
+            raise RestoreError(f"defect detector {det.name} has no calibration for the combined method")
+        return score_threshold(det.combined_calibration, sensitivity)
     return robust_threshold(anomaly, sensitivity)
+
+
+def _calibration_notes(params: dict[str, Any]) -> list[str]:
+    """A combined map made with another photo model than the calibration's: say that its false-alarm
+    rate is not the documented one."""
+    if params.get("method") != "combined" or "detector_path" not in params:
+        return []
+    cal = get_detector(Path(params["detector_path"])).combined_calibration or {}
+    want = cal.get("model_sha256")
+    if want and params.get("model_sha256") and params["model_sha256"] != want:
+        return [f"the combined detector was calibrated with the photo model {cal.get('model', '?')}; with this "
+                "model the false alarms per megapixel may differ from the sensitivity's budget"]
+    return []
 
 
 def mask_from_anomaly(anomaly: np.ndarray, sensitivity: float = DEFAULT_SENSITIVITY, *, margin: int = 1,
@@ -255,4 +301,4 @@ def mask_from_anomaly(anomaly: np.ndarray, sensitivity: float = DEFAULT_SENSITIV
     mask = shape_mask(anomaly > thr, margin=margin, min_pixels=min_pixels)
     p = {**(params or {}), "sensitivity": sensitivity, "threshold": thr, "margin": margin, "min_pixels": min_pixels,
          "masked_fraction": float(mask.mean())}
-    return DetectResult(mask, anomaly, thr, p, [])
+    return DetectResult(mask, anomaly, thr, p, _calibration_notes(params or {}))

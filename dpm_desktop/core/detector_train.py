@@ -30,6 +30,7 @@ from .datasets import ImageFolder, scan_folder, split_by_file
 from .defect_net import DefectNet, load_detector, logits, save_detector
 from .device import pick_device
 from .imaging import to_gray
+from .progress import NULL_REPORTER
 from .train import ema_update, warmup_cosine
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -49,6 +50,8 @@ class DetectorTrainConfig:
     warmup: int = 30
     ema_decay: float = 0.99
     pos_weight: float = 4.0  # damage is ~3 % of the pixels: without it the net sits at "nothing" for long
+    hard_share: float = 0.0  # the most confident share of the negatives far from damage, given extra loss
+    hard_weight: float = 1.0
     gray_share: float = 0.2  # crops turned gray (old black-and-white prints)
     clean_share: float = 0.3  # crops left undamaged
     density: float = 3.0  # damage elements per area (x damage_synth's base rates): ~3 % of a damaged crop
@@ -112,12 +115,24 @@ def batches(folder: ImageFolder, cfg: DetectorTrainConfig, seed: int) -> Iterato
                                             persistent_workers=True))
 
 
-def loss_fn(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, pos_weight: float = 1.0) -> torch.Tensor:
+def loss_fn(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, pos_weight: float = 1.0,
+            hard_share: float = 0.0, hard_weight: float = 1.0) -> torch.Tensor:
+    """BCE + 0.5 soft Dice over the weighted pixels; with ``hard_share`` > 0, plus ``hard_weight`` x
+    the BCE of the top ``hard_share`` of the negatives that lie more than 3 px from any damage or
+    ambiguous pixel (online hard-negative mining). The shipped default sensitivity lives in the far
+    tail of the clean pixels' logits (~1e-4 of them masked), which the averaged BCE barely sees."""
     bce = F.binary_cross_entropy_with_logits(z, y, reduction="none", pos_weight=torch.tensor(pos_weight))
     bce = (bce * w).sum() / w.sum().clamp(min=1)
     p = torch.sigmoid(z) * w
     dice = 1 - (2 * (p * y).sum() + 1) / (p.sum() + (y * w).sum() + 1)
-    return bce + 0.5 * dice
+    loss = bce + 0.5 * dice
+    if hard_share > 0:
+        near = F.max_pool2d(((y > 0) | (w == 0)).float(), 7, stride=1, padding=3) > 0
+        neg = z[~near]
+        if neg.numel():
+            hard = neg.topk(max(1, int(hard_share * neg.numel()))).values
+            loss = loss + hard_weight * F.softplus(hard).mean()  # softplus(z) = BCE of z against 0
+    return loss
 
 
 def _f1(pred: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
@@ -135,19 +150,26 @@ def validate(net: DefectNet, batch: Batch, pos_weight: float) -> dict[str, float
     return {"val_loss": loss, "val_f1_at_0.5": _f1(p, y.numpy()[:, 0] > 0.5, w.numpy()[:, 0])}
 
 
-def calibrate(net: DefectNet, folder: ImageFolder, cfg: DetectorTrainConfig) -> dict[str, Any]:
-    """False alarms (shaped-mask px per megapixel) on clean crops for a grid of logit thresholds."""
+LOGIT_GRID = np.round(np.arange(-2.0, 14.01, 0.25), 2)  # a confident detector reaches 100 px / MP only near 10
+COMBINED_GRID = np.round(np.arange(-10.0, 80.01, 0.5), 2)  # logit + beta ln(anomaly): beta 12 widens the range
+COMBINED_BETA = 12.0  # chosen on the detector's held-out photos (models/defects-small/README.md)
+
+
+def calibrate(net: DefectNet, folder: ImageFolder, cfg: DetectorTrainConfig,
+              score: Callable[[np.ndarray], np.ndarray] | None = None,
+              grid: np.ndarray = LOGIT_GRID) -> dict[str, Any]:
+    """False alarms (shaped-mask px per megapixel) on clean crops for a grid of thresholds of the
+    learned logit, or of ``score(crop)`` when given."""
     from .detect import shape_mask
 
     rng = np.random.default_rng(cfg.seed + 7)
-    grid = np.round(np.arange(-2.0, 14.01, 0.25), 2)  # a confident detector reaches 100 px / MP only near 10
     counts = np.zeros(len(grid))
     pixels = 0
     for _ in range(cfg.calib_crops):
         crop = folder.crop(rng)
         if rng.random() < cfg.gray_share:
             crop = np.repeat(to_gray(crop), 3, axis=2)
-        z = logits(net, crop)
+        z = score(crop) if score is not None else logits(net, crop)
         pixels += z.size
         for i, t in enumerate(grid):
             raw = z > t
@@ -158,6 +180,36 @@ def calibrate(net: DefectNet, folder: ImageFolder, cfg: DetectorTrainConfig) -> 
     return {"logit": grid.tolist(), "false_px_per_mp": np.round(fa, 3).tolist(), "crops": cfg.calib_crops,
             "crop_px": cfg.calib_patch, "megapixels": round(pixels / 1e6, 3),
             "mask": "detect.shape_mask defaults (min_pixels 2, closing, margin 1)"}
+
+
+def calibrate_combined(folder: Path, cfg: DetectorTrainConfig, model: str | None = None,
+                       beta: float = COMBINED_BETA, device: str = "cpu") -> dict[str, Any]:
+    """Measure the combined method's calibration (detect.combined_score of this detector and the
+    photo model, the likelihood at detect.DEFAULT_SIGMA) on clean crops of the training photos, and
+    write it into the detector's JSON as ``calibration_combined``; returns it."""
+    from .atomic import atomic_write_json
+    from .defect_net import META_NAME
+    from .detect import DEFAULT_SIGMA, _likelihood_map, combined_score
+    from .model_cache import get_model
+
+    det = load_detector(folder)
+    ckpt = get_model(model, channels=3, device=pick_device(device))
+    root = Path(cfg.data)
+    train_paths, _ = split_by_file(scan_folder(root, cfg.calib_patch).usable, root, cfg.val_percent)
+    calib_set = ImageFolder(train_paths, patch=cfg.calib_patch, seed=cfg.seed + 2, root=root, channels=3,
+                            min_scale=0.35, max_side=1536, cache_mb=1200)
+
+    def score(crop: np.ndarray) -> np.ndarray:
+        a, _ = _likelihood_map(crop, model=ckpt, sigma=DEFAULT_SIGMA, device=ckpt.diffusion.base_betas.device,
+                               tile=None, overlap=32, reporter=NULL_REPORTER)
+        return combined_score(logits(det.net, crop), a, beta)
+
+    cal = {**calibrate(det.net, calib_set, cfg, score, COMBINED_GRID), "beta": beta, "sigma": DEFAULT_SIGMA,
+           "model": ckpt.name, "model_sha256": ckpt.meta["sha256"]}
+    meta = json.loads((Path(folder) / META_NAME).read_text())
+    atomic_write_json(Path(folder) / META_NAME, {**meta, "calibration_combined": cal})
+    load_detector(folder)  # the JSON written must validate
+    return cal
 
 
 def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
@@ -206,7 +258,8 @@ def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
         (x, y, w), (wid, cpu) = next(train_batches)
         worker_cpu[wid] = cpu
         net.train()
-        loss = loss_fn(net(x.contiguous(memory_format=torch.channels_last)), y, w, cfg.pos_weight)
+        loss = loss_fn(net(x.contiguous(memory_format=torch.channels_last)), y, w, cfg.pos_weight,
+                       cfg.hard_share, cfg.hard_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

@@ -12,8 +12,8 @@ from .core import modes
 from .core.limits import MAX_TILE, MIN_TILE
 
 SENSITIVITY_HELP = ("lower finds more; with --method likelihood (the default) the robust deviations above the "
-                    "median anomaly that count as damage, with --method learned about 100 x 2^(6 - S) false-alarm "
-                    "pixels per megapixel on clean photos")
+                    "median anomaly that count as damage, with --method learned or combined about "
+                    "100 x 2^(6 - S) false-alarm pixels per megapixel on clean photos")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -104,8 +104,10 @@ def add_restore_commands(sub: Any) -> None:
                    help=SENSITIVITY_HELP)
     f.add_argument("--method", choices=modes.DETECT_METHODS, default=modes.DETECT_METHODS[0],
                    help="likelihood (default): the photo model's residual; learned: the small detector "
-                        "trained on synthetic damage (models/defects-small)")
-    f.add_argument("--detector", help="with --method learned: a detector name or folder (default defects-small)")
+                        "trained on synthetic damage (models/defects-small); combined: both, calibrated to few "
+                        "false alarms")
+    f.add_argument("--detector",
+                   help="with --method learned or combined: a detector name or folder (default defects-small)")
     f.add_argument("--sigma", type=float_in(0, 80, "--sigma", open_low=True), default=50.0,
                    help="with --method likelihood: noise level (0-255) the photo is read at")
     f.add_argument("--map", help="also write the anomaly map as a PNG")

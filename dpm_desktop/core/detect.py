@@ -23,6 +23,9 @@ Two detectors share one interface (``detect`` / ``anomaly_map`` / ``mask_from_an
   6, 3,200 at 1), as calibrated on clean crops of the training photos (never the benchmark photos).
   It is not the default: after 0.3 CPU thread-hours of training it measured below the likelihood
   detector on the bench (models/defects-small/README.md has the numbers).
+- ``method="combined"``: the learned logit + beta x ln(the likelihood anomaly) (combined_score),
+  cut at the detector's own ``calibration_combined`` (scripts/calibrate_detector.py; sensitivity
+  as for the learned method). The only method within 200 false px / MP on the bench's clean photos.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ def bench(run: Run, ckpt: Any, photos: list[Photo], report: Report) -> None:
             cut = mask_from_anomaly(c, params=cparams).threshold
             c = np.clip((c - np.median(c)) / (cut - np.median(c)), 0, 1)  # black: typical, white: the cut
             rows.append([(damaged, f"{p.name}: damaged"), (gray(c), "combined score (to the cut)"),
-                         (gray(masks[COMBINED]), "combined mask (default)"),
+                         (gray(masks[COMBINED]), "combined mask (sensitivity 6)"),
                          (ends["ours (combined): detect + inpaint"], "restored (combined mask)"),
                          (gray(masks[LIKELIHOOD]), "likelihood mask"), (gray(masks[LEARNED]), "learned mask"),
                          (gray(truth), "true damage")])
@@ -174,7 +174,6 @@ def bench(run: Run, ckpt: Any, photos: list[Photo], report: Report) -> None:
 def large_scan(run: Run, report: Report, threads: int | None) -> None:
     """`dpm detect --method learned` on a damaged 6000 x 4000 mosaic of the benchmark
     photos, in a child process: wall and CPU seconds, peak resident memory."""
-
     from PIL import Image
 
     from .common import WORK_DIR

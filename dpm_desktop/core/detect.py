@@ -118,6 +118,19 @@ def combined_score(z: np.ndarray, anomaly: np.ndarray, beta: float) -> np.ndarra
     return (z + beta * np.log(np.maximum(anomaly, 1e-3))).astype(np.float32)
 
 
+def combined_map(image: np.ndarray | str | Path | LoadedImage, det: Detector, *,
+                 model: str | Path | Checkpoint | None, beta: float, sigma: float, device: str | torch.device = "auto",
+                 tile: int | None = None, overlap: int = 32,
+                 reporter: Reporter = NULL_REPORTER) -> tuple[np.ndarray, dict[str, Any]]:
+    """combined_score of the detector's logits and the likelihood anomaly at ``sigma``; used by
+    the combined method (with its calibration's beta and sigma) and by its calibration."""
+    img = as_image(image)
+    z, dparams = _learned_logits(img, det, None, reporter)
+    a, lparams = _likelihood_map(img, model=model, sigma=sigma, device=device, tile=tile, overlap=overlap,
+                                 reporter=reporter)
+    return combined_score(z, a, beta), {**lparams, **dparams, "method": "combined", "beta": beta}
+
+
 def _combined_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Path | Checkpoint | None,
                   detector: str | Path | Detector | None, device: str | torch.device, tile: int | None,
                   overlap: int, reporter: Reporter) -> tuple[np.ndarray, dict[str, Any]]:
@@ -126,12 +139,8 @@ def _combined_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | 
     if cal is None:
         raise RestoreError(f"defect detector {det.name} has no calibration for the combined method "
                            "(run scripts/calibrate_detector.py on it)")
-    img = as_image(image)
-    z, dparams = _learned_logits(img, det, None, reporter)
-    a, lparams = _likelihood_map(img, model=model, sigma=float(cal["sigma"]), device=device, tile=tile,
-                                 overlap=overlap, reporter=reporter)
-    params = {**lparams, **dparams, "method": "combined", "beta": float(cal["beta"])}
-    return combined_score(z, a, float(cal["beta"])), params
+    return combined_map(image, det, model=model, beta=float(cal["beta"]), sigma=float(cal["sigma"]), device=device,
+                        tile=tile, overlap=overlap, reporter=reporter)
 
 
 def _likelihood_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Path | Checkpoint | None,

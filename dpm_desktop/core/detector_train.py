@@ -30,7 +30,6 @@ from .datasets import ImageFolder, scan_folder, split_by_file
 from .defect_net import DefectNet, load_detector, logits, save_detector
 from .device import pick_device
 from .imaging import to_gray
-from .progress import NULL_REPORTER
 from .train import ema_update, warmup_cosine
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -182,6 +181,18 @@ def calibrate(net: DefectNet, folder: ImageFolder, cfg: DetectorTrainConfig,
             "mask": "detect.shape_mask defaults (min_pixels 2, closing, margin 1)"}
 
 
+def _photo_sets(cfg: DetectorTrainConfig) -> tuple[list[Path], list[Path], dict[str, Any]]:
+    """The training and validation photos (split by file) and the crop settings every set uses."""
+    root = Path(cfg.data)
+    train_paths, val_paths = split_by_file(scan_folder(root, cfg.calib_patch).usable, root, cfg.val_percent)
+    common = {"root": root, "channels": 3, "min_scale": 0.35, "max_side": 1536, "cache_mb": 1200}
+    return train_paths, val_paths, common
+
+
+def _calibration_set(cfg: DetectorTrainConfig, train_paths: list[Path], common: dict[str, Any]) -> ImageFolder:
+    return ImageFolder(train_paths, patch=cfg.calib_patch, seed=cfg.seed + 2, **common)
+
+
 def calibrate_combined(folder: Path, cfg: DetectorTrainConfig, model: str | None = None,
                        beta: float = COMBINED_BETA, device: str = "cpu") -> dict[str, Any]:
     """Measure the combined method's calibration (detect.combined_score of this detector and the
@@ -189,20 +200,17 @@ def calibrate_combined(folder: Path, cfg: DetectorTrainConfig, model: str | None
     write it into the detector's JSON as ``calibration_combined``; returns it."""
     from .atomic import atomic_write_json
     from .defect_net import META_NAME
-    from .detect import DEFAULT_SIGMA, _likelihood_map, combined_score
+    from .detect import DEFAULT_SIGMA, combined_map
     from .model_cache import get_model
 
     det = load_detector(folder)
     ckpt = get_model(model, channels=3, device=pick_device(device))
-    root = Path(cfg.data)
-    train_paths, _ = split_by_file(scan_folder(root, cfg.calib_patch).usable, root, cfg.val_percent)
-    calib_set = ImageFolder(train_paths, patch=cfg.calib_patch, seed=cfg.seed + 2, root=root, channels=3,
-                            min_scale=0.35, max_side=1536, cache_mb=1200)
+    train_paths, _, common = _photo_sets(cfg)
+    calib_set = _calibration_set(cfg, train_paths, common)
 
     def score(crop: np.ndarray) -> np.ndarray:
-        a, _ = _likelihood_map(crop, model=ckpt, sigma=DEFAULT_SIGMA, device=ckpt.diffusion.base_betas.device,
-                               tile=None, overlap=32, reporter=NULL_REPORTER)
-        return combined_score(logits(det.net, crop), a, beta)
+        dev = ckpt.diffusion.base_betas.device
+        return combined_map(crop, det, model=ckpt, beta=beta, sigma=DEFAULT_SIGMA, device=dev)[0]
 
     cal = {**calibrate(det.net, calib_set, cfg, score, COMBINED_GRID), "beta": beta, "sigma": DEFAULT_SIGMA,
            "model": ckpt.name, "model_sha256": ckpt.meta["sha256"]}
@@ -217,13 +225,10 @@ def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    root = Path(cfg.data)
-    scan = scan_folder(root, cfg.calib_patch)
-    train_paths, val_paths = split_by_file(scan.usable, root, cfg.val_percent)
-    common = {"root": root, "channels": 3, "min_scale": 0.35, "max_side": 1536, "cache_mb": 1200}
+    train_paths, val_paths, common = _photo_sets(cfg)
     train_set = ImageFolder(train_paths, patch=cfg.patch, seed=cfg.seed, **common)
     val_set = ImageFolder(val_paths or train_paths, patch=cfg.patch, seed=cfg.seed + 1, **common)
-    calib_set = ImageFolder(train_paths, patch=cfg.calib_patch, seed=cfg.seed + 2, **common)
+    calib_set = _calibration_set(cfg, train_paths, common)
     train_batches = batches(train_set, cfg, cfg.seed)
     val_batch = damaged_batch(val_set, cfg.val_crops, np.random.default_rng(cfg.seed + 3), cfg)
 

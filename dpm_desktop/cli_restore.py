@@ -11,9 +11,9 @@ from .cli_common import float_in, int_in
 from .core import modes
 from .core.limits import MAX_TILE, MIN_TILE
 
-SENSITIVITY_HELP = ("lower finds more; with --method likelihood (the default) the robust deviations above the "
-                    "median anomaly that count as damage, with --method learned or combined about "
-                    "100 x 2^(6 - S) false-alarm pixels per megapixel on clean photos")
+SENSITIVITY_HELP = ("lower finds more; with --method combined (the default) or learned about 100 x 2^(6 - S) "
+                    "false-alarm pixels per megapixel on clean photos (100 at 6, 3,200 at 1), with --method "
+                    "likelihood the robust deviations above the median anomaly that count as damage")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -94,26 +94,29 @@ def add_restore_commands(sub: Any) -> None:
 
     f = sub.add_parser("detect", help="propose a mask of scratches, dust and spots (work in progress)",
                        description="Find scratches, specks and blotches and write them as a mask (white = damage) "
-                       "that `dpm inpaint --mask` takes: by default from what the photo model cannot explain "
-                       "(--method likelihood), or with the small learned detector (--method learned, "
-                       "defects-small). Work in progress: measured below its targets (make bench, detect); "
-                       "review the mask before inpainting.")
+                       "that `dpm inpaint --mask` takes: by default the small learned detector (defects-small) "
+                       "and what the photo model cannot explain together (--method combined), or either alone "
+                       "(--method learned, --method likelihood). Work in progress: measured below its targets "
+                       "(make bench, detect); review the mask before inpainting.")
     f.add_argument("input", help="photo to examine")
     f.add_argument("-o", "--output", required=True, help="MASK.png: white = damage, the photo's size")
     f.add_argument("--sensitivity", type=float_in(0, 1000, "--sensitivity", open_low=True), default=6.0,
                    help=SENSITIVITY_HELP)
     f.add_argument("--method", choices=modes.DETECT_METHODS, default=modes.DETECT_METHODS[0],
-                   help="likelihood (default): the photo model's residual; learned: the small detector "
-                        "trained on synthetic damage (models/defects-small); combined: both, calibrated to few "
-                        "false alarms")
+                   help="combined (default): the learned detector and the photo model's residual together, "
+                        "calibrated to few false alarms; likelihood: the photo model's residual alone (finds more, "
+                        "with many more false alarms); learned: the small detector trained on synthetic damage "
+                        "(models/defects-small) alone")
     f.add_argument("--detector",
-                   help="with --method learned or combined: a detector name or folder (default defects-small)")
+                   help="with --method combined or learned: a detector name or folder (default defects-small)")
     f.add_argument("--sigma", type=float_in(0, 80, "--sigma", open_low=True), default=50.0,
-                   help="with --method likelihood: noise level (0-255) the photo is read at")
-    f.add_argument("--map", help="also write the anomaly map as a PNG")
+                   help="with --method likelihood: noise level (0-255) the photo is read at (combined: the "
+                        "calibration's)")
+    f.add_argument("--map", help="also write the anomaly map as a PNG: black at the typical pixel, white at "
+                   "and above the mask's cut")
     f.add_argument("--json", action="store_true", help="print the regions found and the masked share as JSON")
-    f.add_argument("--model", help="with --method likelihood: photo model name or folder (default photo-rgb / "
-                   "photo-gray)")
+    f.add_argument("--model", help="with --method combined or likelihood: photo model name or folder (default "
+                   "photo-rgb / photo-gray)")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress; errors and notes only")
     f.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     f.add_argument("--overwrite", action="store_true", help="allow writing over existing output files")
@@ -261,7 +264,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .cli_common import outputs_complete
-    from .core.detect import detect
+    from .core.detect import detect, map_for_display
     from .core.imaging import encode_image, image_format
     from .core.outputs import OutputSet
 
@@ -276,13 +279,12 @@ def cmd_detect(args: argparse.Namespace) -> int:
     with outputs:
         outputs.stage(Path(args.output), encode_image(Path(args.output), res.mask[:, :, None].astype(np.float32))[0])
         if args.map:
-            a = res.anomaly if res.params.get("method") == "learned" else (  # a probability already
-                np.log1p(res.anomaly) / max(float(np.log1p(np.percentile(res.anomaly, 99.9))), 1e-6))
-            outputs.stage(Path(args.map), encode_image(Path(args.map), np.clip(a, 0, 1)[:, :, None])[0])
+            outputs.stage(Path(args.map), encode_image(Path(args.map), map_for_display(res)[:, :, None])[0])
         outputs.commit()
         outputs_complete()
-    summary = {"regions": res.regions, "masked_fraction": round(float(res.mask.mean()), 6),
-               "threshold": round(res.threshold, 4), "sensitivity": args.sensitivity, "mask": args.output}
+    summary = {"method": res.params["method"], "regions": res.regions,
+               "masked_fraction": round(float(res.mask.mean()), 6), "threshold": round(res.threshold, 4),
+               "sensitivity": args.sensitivity, "mask": args.output}
     print(json.dumps(summary) if args.json else
           f"wrote {args.output}: {summary['regions']} regions, {100 * summary['masked_fraction']:.2f}% of the pixels")
     return 0

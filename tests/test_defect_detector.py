@@ -242,3 +242,25 @@ def test_the_combined_method_finds_a_drawn_scratch_and_re_thresholds(tmp_path: P
     (folder / META_NAME).write_text(json.dumps(bad))
     with pytest.raises(CheckpointError, match="calibration_combined"):
         inspect_detector(folder)
+
+
+def test_dpm_detect_defaults_to_the_combined_method(tmp_path: Path) -> None:
+    """`dpm detect` with no --method: the combined method on the bundled models, its map picture
+    black at the typical pixel and white where the mask was cut, the JSON naming the method."""
+    import subprocess
+    import sys
+
+    from dpm_desktop.core.imaging import save_image
+
+    damaged, truth = _scratched(_photo())
+    src, mask, shown = tmp_path / "scan.png", tmp_path / "mask.png", tmp_path / "map.png"
+    save_image(src, damaged)
+    proc = subprocess.run([sys.executable, "-m", "dpm_desktop.cli", "detect", str(src), "-o", str(mask), "--json",
+                           "--sensitivity", "2", "--map", str(shown)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["method"] == "combined" and summary["regions"] >= 1
+    found = np.asarray(Image.open(mask)) > 0
+    assert (found & dilate(truth, 2)).sum() / found.sum() > 0.4  # mostly on the drawn damage
+    picture = np.asarray(Image.open(shown).convert("L"))
+    assert np.median(picture) == 0 and np.median(picture[found & truth]) == 255

@@ -98,7 +98,7 @@ def test_lower_sensitivity_finds_a_superset_without_the_network(tiny_rgb_model) 
     px, _ = damaged_photo()
     res = detect(px, model=tiny_rgb_model, device="cpu")
     assert res.mask.shape == px.shape[:2] and res.anomaly.shape == px.shape[:2]
-    looser = mask_from_anomaly(res.anomaly, res.params["sensitivity"] / 2)
+    looser = mask_from_anomaly(res.anomaly, res.params["sensitivity"] / 2, params=res.params)
     assert looser.mask.sum() >= res.mask.sum() and not (res.mask & ~looser.mask).any()
 
 
@@ -109,15 +109,17 @@ def test_dpm_detect_writes_a_mask_that_inpaint_takes(tmp_path: Path, tiny_rgb_mo
     env = dict(os.environ, OMP_NUM_THREADS="1")
     run = [sys.executable, "-m", "dpm_desktop.cli"]
     proc = subprocess.run([*run, "detect", str(src), "-o", str(mask), "--model", str(tiny_rgb_model), "--json",
-                           "--sensitivity", "3",
+                           "--sensitivity", "3", "--method", "likelihood",
                            "--map", str(tmp_path / "map.png")], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     with Image.open(mask) as m:
         assert m.size == (64, 64) and set(np.unique(np.asarray(m))) <= {0, 255}
         assert abs((np.asarray(m) > 0).mean() - summary["masked_fraction"]) < 1e-6
-    assert (tmp_path / "map.png").is_file()
-    assert summary["regions"] >= 1  # the hairline on a smooth photo is found even by a tiny model
+    with Image.open(tmp_path / "map.png") as m:  # black at the typical pixel, white at the cut
+        shown = np.asarray(m.convert("L"))
+    assert shown.shape == (64, 64) and np.median(shown) == 0 and (shown[np.asarray(Image.open(mask)) > 0] > 0).any()
+    assert summary["method"] == "likelihood" and summary["regions"] >= 1  # found even by a tiny model
     proc = subprocess.run([*run, "inpaint", str(src), "--mask", str(mask), "-o", str(tmp_path / "fixed.png"),
                            "--model", str(tiny_rgb_model)], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -138,16 +140,19 @@ def test_inpaint_auto_mask_detects_then_fills_in_one_command(tmp_path: Path, tin
         return subprocess.run([sys.executable, "-m", "dpm_desktop.cli", *args, "--model", str(tiny_rgb_model)],
                               capture_output=True, text=True)
 
-    proc = dpm("inpaint", str(src), "--auto-mask", "-o", str(tmp_path / "out.png"), "--sidecar", "-q")
+    # The tiny model's likelihood (the default method is calibrated for the bundled photo model).
+    proc = dpm("inpaint", str(src), "--auto-mask", "--method", "likelihood", "-o", str(tmp_path / "out.png"),
+               "--sidecar", "-q")
     assert proc.returncode == 0, proc.stderr
     assert "found" in proc.stderr and "regions" in proc.stderr
-    assert dpm("detect", str(src), "-o", str(tmp_path / "mask.png")).returncode == 0
+    assert dpm("detect", str(src), "--method", "likelihood", "-o", str(tmp_path / "mask.png")).returncode == 0
     mask = load_image(tmp_path / "mask.png").pixels[:, :, 0] > 0.5
     before, after = load_image(src).pixels, load_image(tmp_path / "out.png").pixels
     changed = np.any(before != after, axis=2)
     assert mask.any() and changed.any() and not changed[~mask].any()
     record = json.loads((tmp_path / "out.png.json").read_text())
     assert record["mask"] == "auto" and record["detect"]["sensitivity"] == 6.0 and record["task"] == "inpaint"
+    assert record["detect"]["method"] == "likelihood"
 
     clean = tmp_path / "clean.png"
     save_image(clean, np.full((48, 48, 3), 0.5, np.float32))

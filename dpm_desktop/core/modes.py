@@ -17,7 +17,7 @@ Amp = Literal["auto", "bf16", "off"]
 LrDecay = Literal["cosine", "none"]
 Arch = Literal["paper", "unet"]
 NetworkPreset = Literal["tiny", "small", "base"]
-DetectMethod = Literal["likelihood", "learned", "combined"]  # see detect.py; the first is the default
+DetectMethod = Literal["combined", "likelihood", "learned"]  # see detect.py; the first is the default
 
 DENOISE_MODES: tuple[str, ...] = get_args(DenoiseMode)
 CLAMP_MODES: tuple[str, ...] = get_args(ClampMode)

@@ -1,13 +1,24 @@
-"""Mask > Find Defects in the app (issue 17): a damaged photo, the tiny model; the proposal lands in
-the mask as one undoable step, the sensitivity slider re-thresholds without a run, Cancel stops it."""
+"""Mask > Find Defects in the app (issue 17): a damaged photo and the bundled models (its default
+method, the learned detector with the photo model's likelihood, is calibrated for them); the
+proposal lands in the mask as one undoable step, the sensitivity slider re-thresholds without a run,
+Cancel stops it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 from PIL import Image
 from support import photo_like
 
 from .helpers import open_and_wait
+
+
+@pytest.fixture()
+def real_models(gui_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repository's bundled models (photo-rgb, defects-small) instead of the tiny one."""
+    monkeypatch.setenv("DPM_DESKTOP_BUNDLED_MODELS", str(Path(__file__).resolve().parents[2] / "models"))
 
 
 def _damaged(path, h: int = 96, w: int = 128):
@@ -25,7 +36,7 @@ def _find(qtbot, w) -> None:
         w.actions_["find_defects"].trigger()
 
 
-def test_find_defects_fills_the_mask_undoably_and_rethresholds(window, qtbot, tmp_path):
+def test_find_defects_fills_the_mask_undoably_and_rethresholds(real_models, window, qtbot, tmp_path):
     w = window
     open_and_wait(qtbot, w, _damaged(tmp_path / "scan.png"))
     assert not w.doc.coverage().any()
@@ -55,11 +66,12 @@ def _overlay_alpha(w) -> np.ndarray:
     return rows.reshape(img.height(), img.width(), 4)[..., 3]
 
 
-def test_anomaly_overlay_shows_the_map_and_goes_with_the_photo(window, qtbot, tmp_path):
+def test_anomaly_overlay_shows_the_map_and_goes_with_the_photo(real_models, window, qtbot, tmp_path):
     w = window
     a = w.actions_["anomaly_map"]
     open_and_wait(qtbot, w, _damaged(tmp_path / "scan.png"))
     assert not a.isEnabled() and w.controller.defects.overlay is None
+    w.mask_panel.sensitivity.setValue(2)  # before any map: only the value Find Defects will cut at
     _find(qtbot, w)
     assert a.isEnabled()
     alpha = _overlay_alpha(w)
@@ -76,7 +88,7 @@ def test_anomaly_overlay_shows_the_map_and_goes_with_the_photo(window, qtbot, tm
     assert w.controller.defects.overlay is None and w.canvas.anomaly_overlay is None and not a.isEnabled()
 
 
-def test_find_defects_cancels_and_leaves_the_mask(window, qtbot, tmp_path):
+def test_find_defects_cancels_and_leaves_the_mask(real_models, window, qtbot, tmp_path):
     w = window
     open_and_wait(qtbot, w, _damaged(tmp_path / "big.png", 512, 640))
     with qtbot.waitSignal(w.controller.defects.cancelled, timeout=60_000):

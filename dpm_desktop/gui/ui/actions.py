@@ -38,8 +38,9 @@ SPECS: dict[str, tuple[str, list, str | None, bool, str]] = {
     "mask_load": ("Load…", [], None, False, "Load a mask from an image file of the same size (white = fill)"),
     "mask_export": ("Export…", [], None, False, "Save the mask as a black-and-white PNG"),
     "find_defects": ("Find &Defects", ["Ctrl+Shift+D"], None, False,
-                     "Propose a mask of scratches, dust and spots: the pixels the photo model finds improbable "
-                     "(Ctrl+Shift+D). Review it with the brush and eraser, then inpaint. Work in progress"),
+                     "Propose a mask of scratches, dust and spots: the pixels that look like damage to the defect "
+                     "detector and that the photo model finds improbable (Ctrl+Shift+D). Review it with the brush "
+                     "and eraser, then inpaint. Work in progress"),
     "anomaly_map": ("Show &Anomaly Map", ["A"], None, True,
                     "Overlay how improbable each pixel looks to the detector, brightest at the sensitivity's "
                     "cut (after Find Defects; A)"),

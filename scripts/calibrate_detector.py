@@ -1,8 +1,10 @@
 """Calibrate a defect detector's combined method (issue 17: the learned logit plus beta x ln of the
 photo model's likelihood anomaly) on clean crops of its training photos, and write the result into
-its detector.json as ``calibration_combined``:
+its detector.json as ``calibration_combined`` (with --gray, for gray photos read by photo-gray, as
+``calibration_combined_gray``):
 
-    nice -n 10 .venv/bin/python scripts/calibrate_detector.py models/defects-small --model photo-rgb
+    nice -n 10 .venv/bin/python scripts/calibrate_detector.py models/defects-small --seed 1
+    nice -n 10 .venv/bin/python scripts/calibrate_detector.py models/defects-small --seed 1 --gray
 
 The crops are those of the detector's own calibration (the recipe's --data, --calib-crops,
 --calib-patch, --seed, --gray-share, --val-percent; pass the values it was trained with)."""
@@ -25,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("detector", type=Path, help="the detector folder (detector.json + detector.safetensors)")
     p.add_argument("--model", default=None, help="photo model name or folder (default photo-rgb)")
     p.add_argument("--beta", type=float, default=COMBINED_BETA, help=f"weight of ln(anomaly) (default {COMBINED_BETA})")
+    p.add_argument("--gray", action="store_true",
+                   help="calibrate for gray photos (crops made gray, photo model default photo-gray): "
+                        "writes calibration_combined_gray")
     p.add_argument("--threads", type=int, default=2)
     names = {f.name for f in dataclasses.fields(DetectorTrainConfig)}
     for f in dataclasses.fields(DetectorTrainConfig):
@@ -35,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     cfg = DetectorTrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-    cal = calibrate_combined(args.detector, cfg, args.model, args.beta)
+    cal = calibrate_combined(args.detector, cfg, args.model, args.beta, gray=args.gray)
     print(json.dumps({k: v for k, v in cal.items() if k not in ("logit", "false_px_per_mp")}))
     for z, fa in zip(cal["logit"], cal["false_px_per_mp"], strict=True):
         if fa > 0 and float(z) % 5 == 0:

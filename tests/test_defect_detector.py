@@ -242,6 +242,26 @@ def test_the_combined_method_finds_a_drawn_scratch_and_re_thresholds(tmp_path: P
     (folder / META_NAME).write_text(json.dumps(bad))
     with pytest.raises(CheckpointError, match="calibration_combined"):
         inspect_detector(folder)
+    bad = dict(meta, calibration_combined_gray={**meta["calibration_combined_gray"], "logit": [3.0, 1.0]})
+    (folder / META_NAME).write_text(json.dumps(bad))
+    with pytest.raises(CheckpointError, match="calibration_combined_gray"):
+        inspect_detector(folder)
+
+
+def test_gray_photos_are_cut_at_the_gray_calibration() -> None:
+    """A one-channel photo is read by photo-gray, so the combined method cuts it at the calibration
+    measured with photo-gray on gray crops (no note that the model differs from the calibration's)."""
+    from dpm_desktop.core.imaging import to_gray
+
+    det = load_detector(bundled_detector_dir())
+    cal = det.meta["calibration_combined_gray"]
+    damaged, truth = _scratched(_photo())
+    res = detect(to_gray(damaged), method="combined", sensitivity=2)
+    assert res.params["calibration"] == "calibration_combined_gray" and res.params["model"] == cal["model"]
+    assert res.threshold == pytest.approx(score_threshold(cal, 2)) and res.notes == []
+    assert (res.mask & dilate(truth, 2)).sum() / max(res.mask.sum(), 1) > 0.4  # mostly on the damage
+    again = mask_from_anomaly(res.anomaly, 2, params=res.params)  # re-cut at the same calibration
+    assert again.threshold == res.threshold
 
 
 def test_dpm_detect_defaults_to_the_combined_method(tmp_path: Path) -> None:

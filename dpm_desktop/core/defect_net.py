@@ -41,6 +41,8 @@ FORMAT_VERSION = 1
 WEIGHTS_NAME = "detector.safetensors"
 META_NAME = "detector.json"
 DEFAULT_DETECTOR = "defects-small"
+# The combined method's calibrations by the photo's channels (scripts/calibrate_detector.py [--gray]).
+COMBINED_KEYS = {3: "calibration_combined", 1: "calibration_combined_gray"}
 STRIDE = 4  # the network's total downsampling: inputs are padded to a multiple of it
 MARGIN = 48  # px of context around each tile (>= the receptive field's radius, rounded to STRIDE)
 
@@ -201,8 +203,15 @@ class Detector:
 
     @property
     def combined_calibration(self) -> dict[str, Any] | None:
-        """The calibration of the combined score (detect.py, method "combined"), when measured."""
-        return self.meta.get("calibration_combined")
+        """The calibration of the combined score (detect.py, method "combined") on colour photos, when
+        measured."""
+        return self.meta.get(COMBINED_KEYS[3])
+
+    def combined_key(self, channels: int) -> str:
+        """The JSON key of the combined calibration for a photo of this many channels: gray photos
+        are read by another photo model (photo-gray), so they have their own where it was measured."""
+        key = COMBINED_KEYS[1 if channels == 1 else 3]
+        return key if key in self.meta else COMBINED_KEYS[3]
 
 
 def save_detector(net: DefectNet, meta: dict[str, Any], folder: Path) -> Path:
@@ -252,11 +261,12 @@ def _check_meta(meta: Any, meta_path: Path) -> dict[str, Any]:
     if not _valid_calibration(meta.get("calibration")):
         raise CheckpointError(f"{meta_path}: calibration must list increasing finite logits and their "
                               "false alarms per megapixel (2..1000 pairs)")
-    combined = meta.get("calibration_combined")
-    if combined is not None and not (_valid_calibration(combined) and _finite(combined.get("beta"))
-                                     and _finite(combined.get("sigma")) and 0 < combined["sigma"] <= 80):
-        raise CheckpointError(f"{meta_path}: calibration_combined must list increasing finite scores and their "
-                              "false alarms per megapixel (2..1000 pairs), with a finite beta and sigma in (0, 80]")
+    for key in COMBINED_KEYS.values():
+        combined = meta.get(key)
+        if combined is not None and not (_valid_calibration(combined) and _finite(combined.get("beta"))
+                                         and _finite(combined.get("sigma")) and 0 < combined["sigma"] <= 80):
+            raise CheckpointError(f"{meta_path}: {key} must list increasing finite scores and their false alarms "
+                                  "per megapixel (2..1000 pairs), with a finite beta and sigma in (0, 80]")
     if not isinstance(meta.get("sha256"), str):
         raise CheckpointError(f"{meta_path}: metadata field 'sha256' is missing")
     return meta

@@ -6,10 +6,11 @@ Find Defects (gui/model/defects.py), labelled work in progress.
 Three detectors share one interface (``detect`` / ``anomaly_map`` / ``mask_from_anomaly``):
 
 - ``method="combined"`` (the default): the learned logit + beta x ln(the likelihood anomaly)
-  (combined_score), cut at the detector's own ``calibration_combined``
-  (scripts/calibrate_detector.py; beta and sigma come from it, ``sensitivity`` as for the learned
-  method). The two err on different things (the detector on thin natural lines and highlights, the
-  likelihood on texture), so their sum separates better than either: the only method within
+  (combined_score), cut at the detector's own ``calibration_combined`` (gray photos, read by
+  photo-gray: ``calibration_combined_gray``; scripts/calibrate_detector.py [--gray]; beta and sigma
+  come from it, ``sensitivity`` as for the learned method). The two err on different things (the
+  detector on thin natural lines and highlights, the likelihood on texture), so their sum
+  separates better than either: the only method within
   200 false px / MP on the bench's clean photos (119, precision 0.96), and detect -> inpaint as good
   as the likelihood's (27.68 vs 27.67 dB), which masks 27,000 px / MP of an undamaged photo.
 - ``method="likelihood"``: the photo model's residual. The photo is read as a noisy
@@ -51,7 +52,15 @@ import torch
 
 from . import modes
 from .checkpoint import Checkpoint
-from .defect_net import Detector, get_detector, logits, probability_threshold, score_threshold, sigmoid
+from .defect_net import (
+    COMBINED_KEYS,
+    Detector,
+    get_detector,
+    logits,
+    probability_threshold,
+    score_threshold,
+    sigmoid,
+)
 from .denoise_math import one_step_denoise, step_for_sigma
 from .device import pick_device
 from .imaging import LoadedImage
@@ -149,12 +158,15 @@ def _combined_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | 
                   detector: str | Path | Detector | None, device: str | torch.device, tile: int | None,
                   overlap: int, reporter: Reporter) -> tuple[np.ndarray, dict[str, Any]]:
     det = get_detector(detector)
-    cal = det.combined_calibration
+    img = as_image(image)
+    key = det.combined_key(img.channels)
+    cal = det.meta.get(key)
     if cal is None:
         raise RestoreError(f"defect detector {det.name} has no calibration for the combined method "
                            "(run scripts/calibrate_detector.py on it)")
-    return combined_map(image, det, model=model, beta=float(cal["beta"]), sigma=float(cal["sigma"]), device=device,
-                        tile=tile, overlap=overlap, reporter=reporter)
+    score, params = combined_map(img, det, model=model, beta=float(cal["beta"]), sigma=float(cal["sigma"]),
+                                 device=device, tile=tile, overlap=overlap, reporter=reporter)
+    return score, {**params, "calibration": key}
 
 
 def _likelihood_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Path | Checkpoint | None,
@@ -301,9 +313,10 @@ def threshold_for(anomaly: np.ndarray, sensitivity: float, params: dict[str, Any
         det = get_detector(Path(params["detector_path"]) if params and "detector_path" in params else None)
         if method == "learned":
             return probability_threshold(det.calibration, sensitivity)
-        if det.combined_calibration is None:
+        cal = det.meta.get(params.get("calibration", COMBINED_KEYS[3]) if params else COMBINED_KEYS[3])
+        if cal is None:
             raise RestoreError(f"defect detector {det.name} has no calibration for the combined method")
-        return score_threshold(det.combined_calibration, sensitivity)
+        return score_threshold(cal, sensitivity)
     return robust_threshold(anomaly, sensitivity)
 
 
@@ -312,7 +325,7 @@ def _calibration_notes(params: dict[str, Any]) -> list[str]:
     rate is not the documented one."""
     if params.get("method") != "combined" or "detector_path" not in params:
         return []
-    cal = get_detector(Path(params["detector_path"])).combined_calibration or {}
+    cal = get_detector(Path(params["detector_path"])).meta.get(params.get("calibration", COMBINED_KEYS[3])) or {}
     want = cal.get("model_sha256")
     if want and params.get("model_sha256") and params["model_sha256"] != want:
         return [f"the combined detector was calibrated with the photo model {cal.get('model', '?')}; with this "

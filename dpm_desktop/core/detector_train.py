@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -194,28 +194,32 @@ def _calibration_set(cfg: DetectorTrainConfig, train_paths: list[Path], common: 
 
 
 def calibrate_combined(folder: Path, cfg: DetectorTrainConfig, model: str | None = None,
-                       beta: float = COMBINED_BETA, device: str = "cpu") -> dict[str, Any]:
+                       beta: float = COMBINED_BETA, device: str = "cpu", gray: bool = False) -> dict[str, Any]:
     """Measure the combined method's calibration (detect.combined_score of this detector and the
     photo model, the likelihood at detect.DEFAULT_SIGMA) on clean crops of the training photos, and
-    write it into the detector's JSON as ``calibration_combined``; returns it."""
+    write it into the detector's JSON as ``calibration_combined``; with ``gray``, on the crops made
+    gray and one-channel (the photo model then defaults to photo-gray), as
+    ``calibration_combined_gray``. Returns it."""
     from .atomic import atomic_write_json
-    from .defect_net import META_NAME
+    from .defect_net import COMBINED_KEYS, META_NAME
     from .detect import DEFAULT_SIGMA, combined_map
     from .model_cache import get_model
 
     det = load_detector(folder)
-    ckpt = get_model(model, channels=3, device=pick_device(device))
+    channels = 1 if gray else 3
+    ckpt = get_model(model, channels=channels, device=pick_device(device))
     train_paths, _, common = _photo_sets(cfg)
     calib_set = _calibration_set(cfg, train_paths, common)
 
     def score(crop: np.ndarray) -> np.ndarray:
         dev = ckpt.diffusion.base_betas.device
-        return combined_map(crop, det, model=ckpt, beta=beta, sigma=DEFAULT_SIGMA, device=dev)[0]
+        return combined_map(crop[:, :, :channels], det, model=ckpt, beta=beta, sigma=DEFAULT_SIGMA, device=dev)[0]
 
-    cal = {**calibrate(det.net, calib_set, cfg, score, COMBINED_GRID), "beta": beta, "sigma": DEFAULT_SIGMA,
+    crops_cfg = replace(cfg, gray_share=1.0) if gray else cfg  # gray crops: all channels alike
+    cal = {**calibrate(det.net, calib_set, crops_cfg, score, COMBINED_GRID), "beta": beta, "sigma": DEFAULT_SIGMA,
            "model": ckpt.name, "model_sha256": ckpt.meta["sha256"]}
     meta = json.loads((Path(folder) / META_NAME).read_text())
-    atomic_write_json(Path(folder) / META_NAME, {**meta, "calibration_combined": cal})
+    atomic_write_json(Path(folder) / META_NAME, {**meta, COMBINED_KEYS[channels]: cal})
     load_detector(folder)  # the JSON written must validate
     return cal
 

@@ -112,6 +112,9 @@ def add_restore_commands(sub: Any) -> None:
     f.add_argument("--sigma", type=float_in(0, 80, "--sigma", open_low=True), default=50.0,
                    help="with --method likelihood: noise level (0-255) the photo is read at (combined: the "
                         "calibration's)")
+    f.add_argument("--keep-grain", action="store_true",
+                   help="examine a grainy photo as it is (by default a photo noisier than 5/255 is denoised at "
+                        "its estimated noise level first: grain hides damage from the detectors)")
     f.add_argument("--map", help="also write the anomaly map as a PNG: black at the typical pixel, white at "
                    "and above the mask's cut")
     f.add_argument("--json", action="store_true", help="print the regions found and the masked share as JSON")
@@ -275,7 +278,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
         image_format(Path(args.map))
         outputs.add(Path(args.map), "anomaly map")
     res = detect(args.input, model=args.model, sensitivity=args.sensitivity, method=args.method,
-                 detector=args.detector, sigma=args.sigma, device=args.device, reporter=_reporter("examining", args))
+                 detector=args.detector, sigma=args.sigma, device=args.device, degrain=not args.keep_grain,
+                 reporter=_reporter("examining", args))
     with outputs:
         outputs.stage(Path(args.output), encode_image(Path(args.output), res.mask[:, :, None].astype(np.float32))[0])
         if args.map:

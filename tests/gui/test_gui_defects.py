@@ -98,3 +98,12 @@ def test_find_defects_cancels_and_leaves_the_mask(real_models, window, qtbot, tm
     qtbot.waitUntil(lambda: not w.controller.defects.is_running, timeout=10_000)
     assert not w.doc.coverage().any() and w.doc.undo_stack.count() == 0
     assert w.actions_["find_defects"].text().startswith("Find")
+
+
+def test_a_grainy_photo_is_examined_denoised_and_the_status_says_so(real_models, window, qtbot):
+    """The app's sample carries noise of sigma 20/255: Find Defects denoises it first and says so."""
+    w = window
+    open_and_wait(qtbot, w, Path(__file__).resolve().parents[2] / "resources" / "sample.jpg")
+    _find(qtbot, w)
+    assert w.controller.defects.params["denoised_first"] > 10
+    assert "grainy photo" in w.statusBar().currentMessage()

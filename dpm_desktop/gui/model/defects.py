@@ -131,5 +131,7 @@ class DefectFinder(QObject):
             stack.undo()  # a new threshold replaces the last one: one undo step for the slider
         self.doc.set_coverage(np.where(mask, 255, 0).astype(np.uint8), f"{UNDO_TEXT} (sensitivity {sensitivity:g})")
         self._own_index = stack.index()
+        grain = self.params.get("denoised_first")
+        examined = f" (a grainy photo, noise ~{grain:.0f}/255: examined denoised)" if grain else ""
         self.found.emit(f"{regions} possible defects, {100 * float(mask.mean()):.2f} % of the photo, at "
-                        f"sensitivity {sensitivity:g}: review the mask, then inpaint")
+                        f"sensitivity {sensitivity:g}{examined}: review the mask, then inpaint")

@@ -10,9 +10,9 @@ Three detectors share one interface (``detect`` / ``anomaly_map`` / ``mask_from_
   photo-gray: ``calibration_combined_gray``; scripts/calibrate_detector.py [--gray]; beta and sigma
   come from it, ``sensitivity`` as for the learned method). The two err on different things (the
   detector on thin natural lines and highlights, the likelihood on texture), so their sum
-  separates better than either: the only method within
-  200 false px / MP on the bench's clean photos (119, precision 0.96), and detect -> inpaint as good
-  as the likelihood's (27.68 vs 27.67 dB), which masks 27,000 px / MP of an undamaged photo.
+  separates better than either: the only method within 200 false px / MP on the bench's clean
+  photos (119, precision 0.96), and detect -> inpaint as good as the likelihood's (27.68 vs
+  27.67 dB), which masks 27,000 px / MP of an undamaged photo.
 - ``method="likelihood"``: the photo model's residual. The photo is read as a noisy
   observation at noise level ``sigma``: one network call (tiled like denoising) gives the posterior
   mean E[x_0 | x_t] at every pixel. What the model cannot explain is the residual
@@ -344,11 +344,17 @@ def threshold_for(anomaly: np.ndarray, sensitivity: float, params: dict[str, Any
         det = get_detector(Path(params["detector_path"]) if params and "detector_path" in params else None)
         if method == "learned":
             return probability_threshold(det.calibration, sensitivity)
-        cal = det.meta.get(params.get("calibration", COMBINED_KEYS[3]) if params else COMBINED_KEYS[3])
+        cal = _combined_calibration(det, params or {})
         if cal is None:
             raise RestoreError(f"defect detector {det.name} has no calibration for the combined method")
         return score_threshold(cal, sensitivity)
     return robust_threshold(anomaly, sensitivity)
+
+
+def _combined_calibration(det: Detector, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The calibration a combined map was made for (its params name it; maps made before gray
+    photos had their own were all colour)."""
+    return det.meta.get(params.get("calibration", COMBINED_KEYS[3]))
 
 
 def _calibration_notes(params: dict[str, Any]) -> list[str]:
@@ -356,7 +362,7 @@ def _calibration_notes(params: dict[str, Any]) -> list[str]:
     rate is not the documented one."""
     if params.get("method") != "combined" or "detector_path" not in params:
         return []
-    cal = get_detector(Path(params["detector_path"])).meta.get(params.get("calibration", COMBINED_KEYS[3])) or {}
+    cal = _combined_calibration(get_detector(Path(params["detector_path"])), params) or {}
     want = cal.get("model_sha256")
     if want and params.get("model_sha256") and params["model_sha256"] != want:
         return [f"the combined detector was calibrated with the photo model {cal.get('model', '?')}; with this "

@@ -257,6 +257,8 @@ def _mask_for(args: argparse.Namespace) -> tuple[Any, tuple[Any, dict[str, Any] 
     if not found.mask.any():
         raise CliError(f"no damage found at sensitivity {args.sensitivity:g}: nothing to fill "
                        "(a lower --sensitivity finds more)")
+    for n in found.notes:
+        print(f"note: {n}", file=sys.stderr)
     print(f"found {found.regions} regions, {100 * float(found.mask.mean()):.2f}% of the pixels", file=sys.stderr)
     return found.mask, (img, found.params)
 
@@ -286,6 +288,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
             outputs.stage(Path(args.map), encode_image(Path(args.map), map_for_display(res)[:, :, None])[0])
         outputs.commit()
         outputs_complete()
+    for n in res.notes:
+        print(f"note: {n}", file=sys.stderr)
     summary = {"method": res.params["method"], "regions": res.regions,
                "masked_fraction": round(float(res.mask.mean()), 6), "threshold": round(res.threshold, 4),
                "sensitivity": args.sensitivity, "mask": args.output}

@@ -357,9 +357,16 @@ def _combined_calibration(det: Detector, params: dict[str, Any]) -> dict[str, An
     return det.meta.get(params.get("calibration", COMBINED_KEYS[3]))
 
 
+def _notes(params: dict[str, Any]) -> list[str]:
+    """What the user should know about how a map was made: a grainy photo examined denoised, and a
+    combined map made with another photo model than the calibration's (its false-alarm rate is then
+    not the documented one)."""
+    grain = params.get("denoised_first")
+    notes = [f"the photo is grainy (noise ~{grain:.0f}/255): it was examined denoised at that level"] if grain else []
+    return notes + _calibration_notes(params)
+
+
 def _calibration_notes(params: dict[str, Any]) -> list[str]:
-    """A combined map made with another photo model than the calibration's: say that its false-alarm
-    rate is not the documented one."""
     if params.get("method") != "combined" or "detector_path" not in params:
         return []
     cal = _combined_calibration(get_detector(Path(params["detector_path"])), params) or {}
@@ -385,4 +392,4 @@ def mask_from_anomaly(anomaly: np.ndarray, sensitivity: float = DEFAULT_SENSITIV
     mask = shape_mask(anomaly > thr, margin=margin, min_pixels=min_pixels)
     p = {**(params or {}), "sensitivity": sensitivity, "threshold": thr, "margin": margin, "min_pixels": min_pixels,
          "masked_fraction": float(mask.mean())}
-    return DetectResult(mask, anomaly, thr, p, _calibration_notes(params or {}))
+    return DetectResult(mask, anomaly, thr, p, _notes(params or {}))

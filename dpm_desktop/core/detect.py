@@ -148,7 +148,9 @@ def _degrained(img: LoadedImage, *, model: str | Path | Checkpoint | None, devic
     noise = estimate_sigma(img)
     if noise < GRAIN_MIN:
         return img, {}
-    clean = denoise(img, sigma="auto", model=model, device=device, tile=tile, reporter=reporter)
+    # The estimate, used as it is (what sigma="auto" does, without estimating it again).
+    clean = denoise(img, sigma=noise, clip_correction=False, model=model, device=device, tile=tile,
+                    reporter=reporter)
     return replace(img, pixels=clean.pixels), {"denoised_first": round(noise, 2)}
 
 

@@ -211,8 +211,9 @@ def calibrate_combined(folder: Path, cfg: DetectorTrainConfig, model: str | None
     train_paths, _, common = _photo_sets(cfg)
     calib_set = _calibration_set(cfg, train_paths, common)
 
+    dev = ckpt.diffusion.base_betas.device
+
     def score(crop: np.ndarray) -> np.ndarray:
-        dev = ckpt.diffusion.base_betas.device
         return combined_map(crop[:, :, :channels], det, model=ckpt, beta=beta, sigma=DEFAULT_SIGMA, device=dev)[0]
 
     crops_cfg = replace(cfg, gray_share=1.0) if gray else cfg  # gray crops: all channels alike

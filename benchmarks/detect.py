@@ -3,7 +3,7 @@ the benchmark photos; the proposed masks scored against the truth with a 1 px to
 share of proposed pixels within 1 px of damage; recall: share of damaged pixels within 1 px of the
 proposal), beside classical detectors on the same inputs and the naive use of our own denoiser;
 false alarms on the undamaged photos; end to end, detect then inpaint, against the true mask.
-Our three detectors: the learned one (models/defects-small, trained on core/damage_synth.py's damage
+Our three detectors: the learned one (models/defects-small or --detector DIR, trained on core/damage_synth.py's damage
 over data/photos), the photo model's likelihood residual, and the two combined (the default), which
 is also measured by sensitivity. A second table scores every detector on damage of a second
 held-out kind (benchmarks/damage_dust.py: film dust and fibres, then JPEG), unlike both the
@@ -15,6 +15,7 @@ training generator and the first test generator.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,11 +66,12 @@ def naive_detector(ckpt: Any, device: str) -> Any:
     return run
 
 
-def ours_detector(ckpt: Any, device: str, method: str, sensitivity: float | None = None) -> Any:
+def ours_detector(ckpt: Any, device: str, method: str, sensitivity: float | None = None,
+                  detector: Any = None) -> Any:
     from dpm_desktop.core.detect import DEFAULT_SENSITIVITY, detect
 
     def run(y: np.ndarray) -> np.ndarray:
-        return detect(y, model=ckpt, device=device, method=method,
+        return detect(y, model=ckpt, device=device, method=method, detector=detector,
                       sensitivity=sensitivity or DEFAULT_SENSITIVITY).mask
 
     return run
@@ -83,24 +85,24 @@ def scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r > 0 else 0.0)
 
 
-LEARNED, LIKELIHOOD = "ours (learned, defects-small)", "ours (likelihood)"
+LEARNED, LIKELIHOOD = "ours (learned)", "ours (likelihood)"
 COMBINED = "ours (combined: learned + likelihood)"
 SWEEP = (6.0, 4.0, 2.0)  # sensitivities of the combined method's table (6: the default)
 GRAIN = 15.0  # 0-255: the noise of the grainy photos' table
 
 
-def methods(ckpt: Any, run: Run) -> dict[str, Any]:
-    return {COMBINED: ours_detector(ckpt, run.device, "combined"),
-            LEARNED: ours_detector(ckpt, run.device, "learned"),
+def methods(ckpt: Any, run: Run, detector: Any) -> dict[str, Any]:
+    return {COMBINED: ours_detector(ckpt, run.device, "combined", detector=detector),
+            LEARNED: ours_detector(ckpt, run.device, "learned", detector=detector),
             LIKELIHOOD: ours_detector(ckpt, run.device, "likelihood"),
             "naive residual (our denoiser)": naive_detector(ckpt, run.device),
             "median residual": median_detector, "top-hat": tophat_detector}
 
 
-def bench(run: Run, ckpt: Any, photos: list[Photo], report: Report) -> None:
+def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Report) -> None:
     from dpm_desktop.core.restore import inpaint
 
-    ms = methods(ckpt, run)
+    ms = methods(ckpt, run, detector)
     recs: list[dict[str, Any]] = []
     dust: list[dict[str, Any]] = []
     sweep: list[dict[str, Any]] = []
@@ -213,7 +215,7 @@ def bench(run: Run, ckpt: Any, photos: list[Photo], report: Report) -> None:
     report.figures.append(image_grid(rows, run.figures / name, title="Finding the damage"))
 
 
-def large_scan(run: Run, report: Report, threads: int | None) -> None:
+def large_scan(run: Run, report: Report, threads: int | None, detector: Path) -> None:
     """`dpm detect` (its default, the combined method: the photo model on 256 px tiles and the
     detector) on a damaged 6000 x 4000 mosaic of the benchmark photos, in a child process: wall and
     CPU seconds, peak resident memory."""
@@ -231,7 +233,8 @@ def large_scan(run: Run, report: Report, threads: int | None) -> None:
     del big
     import sys
 
-    cmd = [sys.executable, "-m", "dpm_desktop.cli", "detect", str(src), "-o", str(dst), "--overwrite", "-q"]
+    cmd = [sys.executable, "-m", "dpm_desktop.cli", "detect", str(src), "-o", str(dst), "--overwrite", "-q",
+           "--detector", str(detector)]
     log(PART, f"detecting on a {w}x{h} photo in a child process...")
     r = run_child(cmd, child_env(threads))
     log(PART, f"{w}x{h}: {r.wall_s:.0f} s wall, {r.cpu_s:.0f} s CPU, peak {r.max_rss_mib:.0f} MiB")
@@ -248,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
     p.add_argument("--skip-large", action="store_true", help="skip timing `dpm detect` on a 24 MP photo")
+    p.add_argument("--detector", default=None,
+                   help="detector name or folder (default: the bundled default, models/defects-small)")
     args = p.parse_args(argv)
     run = start(args)
     ckpt = load_model(args.model, run.device)
@@ -256,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report(PART, "Finding the damage: scratches, dust and blotches", run)
     from dpm_desktop.core.defect_net import get_detector
 
-    det = get_detector()
+    det = get_detector(args.detector)
     tr = det.meta["training"]
     report.header += [model_line(info), f"Detector: {det.name} ({det.folder}; sha256 {det.meta['sha256'][:16]}...): "
                       f"{tr['parameters']:,} parameters, {tr['steps']} steps ({tr['crops']:,} crops of {tr['photos']} "
@@ -264,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"Photos: {', '.join(q.name for q in photos)} (centre crops of at most "
                       f"{SIZE} px), damaged by benchmarks/damage.py (seeded per photo).", *notes]
     report.models.append(info)
-    bench(run, ckpt, photos, report)
+    bench(run, ckpt, det, photos, report)
     if not args.skip_large:
-        large_scan(run, report, args.threads)
+        large_scan(run, report, args.threads, det.folder)
     report.write()
     return 0
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from .damage_synth import synth_damage
 from .datasets import ImageFolder, scan_folder, split_by_file
 from .defect_net import DefectNet, load_detector, logits, save_detector
-from .device import pick_device
+from .device import autocast_for, pick_device, uses_bf16
 from .imaging import to_gray
 from .train import ema_update, warmup_cosine
 
@@ -253,6 +253,7 @@ def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
     ema.requires_grad_(False)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     dev = pick_device("cpu")
+    autocast = autocast_for(dev, "auto")  # bf16 where the CPU has it natively (as the detector runs)
     params = sum(p.numel() for p in net.parameters())
     log(json.dumps({"event": "start", "parameters": params, "train_photos": len(train_paths),
                     "val_photos": len(val_paths), "config": asdict(cfg)}))
@@ -268,8 +269,9 @@ def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
         (x, y, w), (wid, cpu) = next(train_batches)
         worker_cpu[wid] = cpu
         net.train()
-        loss = loss_fn(net(x.contiguous(memory_format=torch.channels_last)), y, w, cfg.pos_weight,
-                       cfg.hard_share, cfg.hard_weight)
+        with autocast():
+            z = net(x.contiguous(memory_format=torch.channels_last))
+        loss = loss_fn(z.float(), y, w, cfg.pos_weight, cfg.hard_share, cfg.hard_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -313,6 +315,7 @@ def _save(ema: DefectNet, cfg: DetectorTrainConfig, out: Path, step: int, t0: fl
             "training": {"steps": step + b.get("steps", 0), "crops": step * cfg.batch + b.get("crops", 0),
                          "wall_time_s": round(wall + b.get("wall_time_s", 0), 1),
                          "cpu_thread_hours": round(hours + b.get("cpu_thread_hours", 0), 3), "device": str(dev),
+                         "precision": "bf16 autocast" if uses_bf16(dev, "auto") else "float32",
                          "this_run": {"steps": step, "wall_time_s": round(wall, 1),
                                       "cpu_thread_hours": round(hours, 3),
                                       "of_which_drawing_damage": round(worker_cpu_s / 3600, 3)},

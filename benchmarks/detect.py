@@ -133,7 +133,7 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
         # setting finds, falsely marks on the undamaged photo, and gains end to end.
         from dpm_desktop.core.detect import anomaly_map, detect, map_for_display, mask_from_anomaly
 
-        cmaps = {k: anomaly_map(y, model=ckpt, device=run.device, method="combined") for k, y in
+        cmaps = {k: anomaly_map(y, model=ckpt, device=run.device, method="combined", detector=detector) for k, y in
                  (("damaged", damaged), ("clean", p.pixels))}
         for sens in SWEEP:
             found, false = (mask_from_anomaly(cmaps[k][0], sens, params=cmaps[k][1]) for k in ("damaged", "clean"))
@@ -148,8 +148,8 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
         noise = rng.normal(0, GRAIN / 255, p.pixels.shape).astype(np.float32)
         grain_clean, grain_damaged = (np.clip(y + noise, 0, 1) for y in (p.pixels, damaged))
         for degrain in (True, False):
-            found = detect(grain_damaged, model=ckpt, device=run.device, degrain=degrain).mask
-            false = detect(grain_clean, model=ckpt, device=run.device, degrain=degrain).mask
+            found = detect(grain_damaged, model=ckpt, device=run.device, degrain=degrain, detector=detector).mask
+            false = detect(grain_clean, model=ckpt, device=run.device, degrain=degrain, detector=detector).mask
             grainy.append({"image": p.name, "degrain": degrain, "f1": scores(found, truth)[2],
                            "false_per_mpx": float(false.sum() / (false.size / 1e6))})
         # End to end: detect, then inpaint (fast), beside the true mask and classical detect + biharmonic.

@@ -60,8 +60,9 @@ class DetectorTrainConfig:
     calib_patch: int = 256
     # Which photos the false alarms are counted on: "held-out" (the validation photos, which the
     # detector never trained on) or "training". On training photos the count is biased low, the more
-    # the larger the detector: defects-medium's combined default, calibrated to 100 px / MP there,
-    # masked 281 px / MP of the clean bench photos (defects-small: 119).
+    # the larger the detector: a 4x larger one's combined default, calibrated to 100 px / MP there,
+    # masked 281 px / MP of the clean bench photos, 94 when calibrated on held-out photos
+    # (defects-small, calibrated on training photos: 119; models/defects-small/README.md).
     calib_photos: str = "held-out"
     width1: int = 12
     width2: int = 24

@@ -188,7 +188,10 @@ def calibrate(net: DefectNet, folder: ImageFolder, cfg: DetectorTrainConfig,
             "mask": "detect.shape_mask defaults (min_pixels 2, closing, margin 1)"}
 
 
-def _photo_sets(cfg: DetectorTrainConfig) -> tuple[list[Path], list[Path], dict[str, Any]]:
+PhotoSets = tuple[list[Path], list[Path], dict[str, Any]]  # training photos, held-out photos, crop settings
+
+
+def _photo_sets(cfg: DetectorTrainConfig) -> PhotoSets:
     """The training and validation photos (split by file) and the crop settings every set uses."""
     root = Path(cfg.data)
     train_paths, val_paths = split_by_file(scan_folder(root, cfg.calib_patch).usable, root, cfg.val_percent)
@@ -196,8 +199,9 @@ def _photo_sets(cfg: DetectorTrainConfig) -> tuple[list[Path], list[Path], dict[
     return train_paths, val_paths, common
 
 
-def _calibration_set(cfg: DetectorTrainConfig) -> ImageFolder:
-    train_paths, val_paths, common = _photo_sets(cfg)
+def _calibration_set(cfg: DetectorTrainConfig, sets: PhotoSets | None = None) -> ImageFolder:
+    """Clean crops of ``cfg.calib_photos``; ``sets``: the _photo_sets already scanned, if any."""
+    train_paths, val_paths, common = sets or _photo_sets(cfg)
     if cfg.calib_photos not in ("held-out", "training"):
         raise ValueError(f"calib_photos must be held-out or training, not {cfg.calib_photos!r}")
     paths = val_paths if cfg.calib_photos == "held-out" and val_paths else train_paths
@@ -211,8 +215,7 @@ def calibrate_combined(folder: Path, cfg: DetectorTrainConfig, model: str | None
     write it into the detector's JSON as ``calibration_combined``; with ``gray``, on the crops made
     gray and one-channel (the photo model then defaults to photo-gray), as
     ``calibration_combined_gray``. Returns it."""
-    from .atomic import atomic_write_json
-    from .defect_net import COMBINED_KEYS, META_NAME
+    from .defect_net import COMBINED_KEYS
     from .detect import DEFAULT_SIGMA, combined_map
     from .model_cache import get_model
 
@@ -229,24 +232,27 @@ def calibrate_combined(folder: Path, cfg: DetectorTrainConfig, model: str | None
     crops_cfg = replace(cfg, gray_share=1.0) if gray else cfg  # gray crops: all channels alike
     cal = {**calibrate(det.net, calib_set, crops_cfg, score, COMBINED_GRID), "beta": beta, "sigma": DEFAULT_SIGMA,
            "model": ckpt.name, "model_sha256": ckpt.meta["sha256"]}
-    meta = json.loads((Path(folder) / META_NAME).read_text())
-    atomic_write_json(Path(folder) / META_NAME, {**meta, COMBINED_KEYS[channels]: cal})
-    load_detector(folder)  # the JSON written must validate
+    _write_calibration(folder, COMBINED_KEYS[channels], cal)
     return cal
 
 
 def recalibrate_learned(folder: Path, cfg: DetectorTrainConfig) -> dict[str, Any]:
     """Measure the learned logit's calibration again (weights unchanged) on ``cfg``'s crops and
     write it into the detector's JSON as ``calibration``. Returns it."""
+    det = load_detector(folder)
+    cal = calibrate(det.net, _calibration_set(cfg), cfg)
+    _write_calibration(folder, "calibration", cal)
+    return cal
+
+
+def _write_calibration(folder: Path, key: str, cal: dict[str, Any]) -> None:
+    """Put a calibration into the detector's JSON under ``key`` (atomically); the result must validate."""
     from .atomic import atomic_write_json
     from .defect_net import META_NAME
 
-    det = load_detector(folder)
-    cal = calibrate(det.net, _calibration_set(cfg), cfg)
     meta = json.loads((Path(folder) / META_NAME).read_text())
-    atomic_write_json(Path(folder) / META_NAME, {**meta, "calibration": cal})
-    load_detector(folder)  # the JSON written must validate
-    return cal
+    atomic_write_json(Path(folder) / META_NAME, {**meta, key: cal})
+    load_detector(folder)
 
 
 def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
@@ -254,10 +260,11 @@ def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    train_paths, val_paths, common = _photo_sets(cfg)
+    sets = _photo_sets(cfg)
+    train_paths, val_paths, common = sets
     train_set = ImageFolder(train_paths, patch=cfg.patch, seed=cfg.seed, **common)
     val_set = ImageFolder(val_paths or train_paths, patch=cfg.patch, seed=cfg.seed + 1, **common)
-    calib_set = _calibration_set(cfg)
+    calib_set = _calibration_set(cfg, sets)  # the photos scanned once
     train_batches = batches(train_set, cfg, cfg.seed)
     val_batch = damaged_batch(val_set, cfg.val_crops, np.random.default_rng(cfg.seed + 3), cfg)
 

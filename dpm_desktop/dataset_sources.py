@@ -34,6 +34,7 @@ class Source:
 _MATE = "usr/share/backgrounds/mate/nature/"
 _LOMIRI = "usr/share/backgrounds/"
 _CV = "usr/share/doc/opencv-doc/examples/"
+_PLASMA = "usr/share/wallpapers/"
 
 PHOTO_SOURCES: tuple[Source, ...] = (
     Source("mate-backgrounds", _MATE, (
@@ -55,6 +56,17 @@ PHOTO_SOURCES: tuple[Source, ...] = (
         "dnn_superres/butterfly.png", "hfs/data/000.jpg", "reg/home.png", "text/scenetext01.jpg",
         "text/scenetext02.jpg", "text/scenetext03.jpg", "text/scenetext04.jpg", "text/scenetext05.jpg",
         "text/scenetext06.jpg"), "Apache-2.0 / BSD-3-Clause (opencv-doc copyright file)"),
+    # Added Dec 5 for the defect detector's clean photos (highlights, wood grain, needles, man-made
+    # lines) and for smooth skies and fog, where the denoiser loses to CBM3D. Left out: the
+    # renders, Volna (polygons drawn over a photo) and Kite (a kite in a cloudy sky, like issue 16's
+    # held-out example).
+    Source("plasma-workspace-wallpapers", _PLASMA, tuple(
+        f"{name}/contents/images/2560x1600.jpg" for name in (
+            "BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "EveningGlow", "FallenLeaf", "Grey",
+            "OneStandsOut", "Path", "summer_1am")),
+        "GPL-2+ (plasma-workspace-wallpapers copyright file)"),
+    Source("lomiri-wallpapers-20.04", _LOMIRI, ("Kleiber_by_Lukas_Baubkus.jpg",),
+        "CC-BY-SA-3.0 (lomiri-wallpapers-20.04 copyright file)"),
 )
 
 # Grayscale photographs that only the gray model uses (the colour ones are converted as well).

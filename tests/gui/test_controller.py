@@ -102,26 +102,32 @@ def test_inpaint_changes_only_the_mask_and_measures_the_next_fills_time(ctl, qtb
     assert changed.any() and not changed[mask == 0].any()
 
 
-def test_a_scratch_fill_times_its_spectral_guess_apart_from_the_network(ctl, qtbot, photo):
-    """Fast on a thin mask: the CPU-side spectral guess and the one network call are timed apart,
-    so the next estimate adds both and a hole's estimate is not inflated by the guess."""
+def _fast_fill_and_next_estimate(qtbot, ctl, photo, mask: np.ndarray, what: str):
+    """Open the photo, paint ``mask``, run the fast preset; the result and the estimate it leaves."""
     _open(qtbot, ctl, photo)
     ctl.set_params(replace(INPAINT, preset="fast"))
-    mask = np.zeros((96, 128), np.uint8)
-    mask[40:42, 8:120] = 255
-    ctl.doc.set_coverage(mask, "a scratch")
-    assert ctl.jobs.guess_rate is None
+    ctl.doc.set_coverage(mask, what)
 
     def measured(e: Expectation | None) -> bool:
         return e is not None and e.seconds is not None
 
     with qtbot.waitSignal(ctl.expectationChanged, timeout=120_000, check_params_cb=measured) as after:
         result, _ = _run(qtbot, ctl, replace(INPAINT, preset="fast"))
+    return result, after.args[0]
+
+
+def test_a_scratch_fill_times_its_spectral_guess_apart_from_the_network(ctl, qtbot, photo):
+    """Fast on a thin mask: the CPU-side spectral guess and the one network call are timed apart,
+    so the next estimate adds both and a hole's estimate is not inflated by the guess."""
+    assert ctl.jobs.guess_rate is None
+    mask = np.zeros((96, 128), np.uint8)
+    mask[40:42, 8:120] = 255
+    result, after = _fast_fill_and_next_estimate(qtbot, ctl, photo, mask, "a scratch")
     assert result.params["guess"] == "spectral" and 0 < result.params["guess_s"] < result.elapsed_s
     assert ctl.jobs.guess_rate == pytest.approx(result.params["guess_s"] / np.count_nonzero(mask))
     assert ctl.jobs.rates[("photo-rgb", "cpu")] > 0
-    assert after.args[0].calls == 1
-    assert after.args[0].seconds == pytest.approx(result.elapsed_s, rel=1e-6)  # the run's own two parts
+    assert after.calls == 1
+    assert after.seconds == pytest.approx(result.elapsed_s, rel=1e-6)  # the run's own two parts
 
 
 def test_cancel_stops_the_run_and_leaves_the_photo(ctl, messages, qtbot, photo):
@@ -198,3 +204,15 @@ def test_batch_restores_a_folder(ctl, messages, qtbot, tmp_path):
     report = finished.args[0]
     assert [p.name for p in report.written] == ["p0.png", "p1.png"] and not report.failed
     assert messages[-1] == f"2 written to {tmp_path / 'out'}"
+
+
+def test_a_large_hole_times_its_patches_apart_from_the_network(ctl, qtbot, photo):
+    """Fast on a hole of three coarser scales: the chain's calls and the patches' CPU work are timed
+    apart, so the next estimate adds both (the run's own time) and learns a rate for each."""
+    assert ctl.jobs.patch_rate is None
+    mask = np.zeros((96, 128), np.uint8)
+    mask[14:84, 30:100] = 255  # radius 35 px: three coarser scales
+    result, after = _fast_fill_and_next_estimate(qtbot, ctl, photo, mask, "an object")
+    assert result.params["patch_scales"] == 4 and 0 < result.params["patch_s"] < result.elapsed_s
+    assert ctl.jobs.patch_rate == pytest.approx(result.params["patch_s"] / np.count_nonzero(mask))
+    assert after.seconds == pytest.approx(result.elapsed_s, rel=1e-6)

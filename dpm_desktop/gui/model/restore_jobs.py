@@ -51,6 +51,7 @@ class RestoreJobs(QObject):
         self.batch_runner = JobRunner(self)
         self.rates: dict[tuple[str | None, str], float] = {}  # seconds per megapixel-call, by (model, device)
         self.guess_rate: float | None = None  # seconds per hole pixel of the spectral first guess (CPU)
+        self.patch_rate: float | None = None  # seconds per hole pixel that patches render (CPU, per candidate)
         r = self.runner
         for outcome in (r.finished, r.failed, r.cancelled):
             outcome.connect(lambda *_: self.ended.emit())  # connected first: sent before the outcome
@@ -116,6 +117,9 @@ class RestoreJobs(QObject):
         seconds = rate * mp_calls if rate else None
         if seconds is not None and cost.guess_pixels:
             seconds = seconds + self.guess_rate * cost.guess_pixels if self.guess_rate else None
+        if seconds is not None and cost.patch_pixels:
+            patch_px = cost.patch_pixels * params.candidates
+            seconds = seconds + self.patch_rate * patch_px if self.patch_rate else None
         return Expectation(cost.calls * params.candidates, seconds)
 
     def _on_finished(self, result: PendingResult) -> None:
@@ -129,10 +133,15 @@ class RestoreJobs(QObject):
         if p.task == "inpaint" and job.coverage is not None:  # the time per megapixel-call, for the next estimates
             cost = estimate_cost(job.coverage > 0, **p.inpaint_settings())
             guess_s = float(result.params.get("guess_s", 0.0))
+            patch_s = float(result.params.get("patch_s", 0.0))
             if cost.guess_pixels and guess_s > 0:
                 self.guess_rate = guess_s / cost.guess_pixels
+            if cost.patch_pixels and patch_s > 0:
+                self.patch_rate = patch_s / (cost.patch_pixels * p.candidates)
             if cost.megapixel_calls > 0:
-                network_s = max(result.elapsed_s - guess_s, 0.0)
+                # A preview's first guess (guess_pixels 0) is not estimated apart: it counts as the network's time.
+                apart = (guess_s if cost.guess_pixels else 0.0) + (patch_s if cost.patch_pixels else 0.0)
+                network_s = max(result.elapsed_s - apart, 0.0)
                 self.rates[(p.model, p.device)] = network_s / (cost.megapixel_calls * p.candidates)
         self.doc.set_result(result)
         self.finished.emit(result)

@@ -9,14 +9,14 @@ import pytest
 from PIL import Image
 
 from dpm_desktop.core.masks import biharmonic_fill, harmonic_fill
-from dpm_desktop.core.patch_fill import patch_fill
+from dpm_desktop.core.patch_fill import MATCH_ERROR, _complete, add_texture, patch_fill, texture_weight
 from dpm_desktop.core.progress import Cancelled
 
 SAMPLE = Path(__file__).resolve().parents[1] / "resources" / "sample.jpg"
 
 
 def _psnr_in(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
-    return float(10 * np.log10(1 / np.mean((a[mask] - b[mask]) ** 2)))
+    return float(10 * np.log10(1 / max(float(np.mean((a[mask] - b[mask]) ** 2)), 1e-12)))
 
 
 def _detail(img: np.ndarray, mask: np.ndarray) -> float:
@@ -110,3 +110,40 @@ def test_it_stops_when_cancelled() -> None:
     with pytest.raises(Cancelled):
         patch_fill(img, _square((128, 128), 40, 40, 48), check=check)
     assert len(calls) == 3
+
+
+def test_add_texture_gives_a_smooth_fill_the_texture_where_the_patches_fit() -> None:
+    """A flat fill (as a chain's posterior mean gives one) of a hole in a periodic texture: the
+    texture's patches fit together and continue it, so add_texture takes them."""
+    yy, xx = np.mgrid[0:128, 0:128]
+    tex = 0.5 + 0.2 * np.sin(2 * np.pi * xx / 11.0) + 0.2 * np.sin(2 * np.pi * (yy + 0.3 * xx) / 7.0)
+    img = np.stack([tex, 0.8 * tex, 1 - tex], axis=-1).astype(np.float32)
+    mask = _square((128, 128), 40, 40, 48)
+    smooth = np.where(mask[..., None], img[mask].mean(axis=0), img).astype(np.float32)
+    out = add_texture(img, mask, smooth, levels=3, seed=0)
+    assert np.array_equal(out[~mask], img[~mask])
+    assert _detail(out, mask) > 0.7 * _detail(img, mask)
+    assert _psnr_in(img, out, mask) > _psnr_in(img, smooth, mask) + 10
+
+
+def test_the_patches_share_follows_their_match_error() -> None:
+    """Where the copied patches fit (error below MATCH_ERROR's first value) the fill is theirs, where
+    they do not (above its second) the smooth fill's, between a blend, smoothed across a seam."""
+    lo, hi = MATCH_ERROR
+    error = np.zeros((40, 60), np.float32)
+    error[:, 20:40] = (lo + hi) / 2
+    error[:, 40:] = 2 * hi
+    w = texture_weight(error)
+    assert np.allclose(w[:, :12], 1) and np.allclose(w[:, 28:32], 0.5) and np.allclose(w[:, 48:], 0)
+    assert 0.5 < w[20, 21] < 1 and 0 < w[20, 37] < 0.5  # the seams blend
+    assert np.array_equal(texture_weight(np.zeros((5, 5), np.float32)), np.ones((5, 5)))
+
+
+def test_a_coherent_copy_has_no_error_inside_and_its_seams_do() -> None:
+    """The error add_texture reads: the fill's patches against their matches after the last vote."""
+    noise = np.random.default_rng(0).random((128, 128, 3)).astype(np.float32)
+    mask = _square((128, 128), 40, 40, 48)
+    filled, error = _complete(noise, mask, 0, 7, 4, None, 1, None)
+    assert (error[mask] == 0).mean() > 0.05  # blocks copied whole
+    assert np.percentile(error[mask], 90) > MATCH_ERROR[1]  # the seams between them
+    assert np.array_equal(patch_fill(noise, mask), filled)

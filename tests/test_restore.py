@@ -351,56 +351,48 @@ def test_large_holes_refine_the_mean_of_coarse_fills_drawn_in_one_batch(tiny_rgb
     img = photo_like(72, 72, seed=5)
     mask = np.zeros((72, 72), bool)
     mask[20:52, 16:48] = True
-    res = inpaint(img, mask, model=tiny_rgb_model, device="cpu", coarse_levels=3, patch_scales=0)
+    res = inpaint(img, mask, model=tiny_rgb_model, device="cpu", coarse_levels=3)
     settings = ip.resolve_settings("fast", 3)
     assert settings.coarse_mean == res.params["coarse_mean"] == 4
     assert batches == [4, 1, 1, 1]
     assert np.array_equal(res.pixels[~mask], img[~mask])
-    one = ip.estimate_cost(mask, coarse_levels=3, coarse_mean=1, patch_scales=0)
-    four = ip.estimate_cost(mask, coarse_levels=3, patch_scales=0)
+    one = ip.estimate_cost(mask, coarse_levels=3, coarse_mean=1)
+    four = ip.estimate_cost(mask, coarse_levels=3)
     assert four.calls == one.calls and four.megapixel_calls > one.megapixel_calls
     with pytest.raises(ip.RestoreError, match="coarse_mean"):
         ip.resolve_settings("fast", 3, coarse_mean=0)
 
 
-def test_large_holes_get_their_texture_from_patches_laid_out_by_the_chain(tiny_rgb_model, monkeypatch) -> None:
-    """Fast on a hole of three coarser scales: the chain runs at the coarsest scale only (its batch of
-    coarse fills), then patch_fill renders the finer scales, guided by the chain's fill there; the
-    known pixels stay exact, the estimate counts the chain's calls and the patches' pixels, and the
-    photo's grain is not added again to what its own patches carry."""
+def test_large_holes_get_the_texture_of_the_photos_own_patches(tiny_rgb_model, monkeypatch) -> None:
+    """Fast on a hole of three coarser scales: the chain's fill, grained, goes to add_texture with the
+    region's pixels and the number of scales; each candidate its own seed; the known pixels stay
+    exact, and the estimate counts the patches' pixels beside the chain's calls."""
     from dpm_desktop.core import inpaint as ip
 
-    batches: list[int] = []
-    guided: list[tuple[tuple[int, ...], int]] = []
-    real_chain, real_patches = ip.run_chain, ip.patch_fill
+    seen: list[tuple[tuple[int, ...], int, int]] = []
+    real = ip.add_texture
 
-    def chain(chain, x, **kw):
-        batches.append(x.shape[0])
-        return real_chain(chain, x, **kw)
+    def recording(pixels, mask, fill, *, levels, seed, check):
+        seen.append((fill.shape, levels, seed))
+        assert np.array_equal(fill[~mask], pixels[~mask])
+        return real(pixels, mask, fill, levels=levels, seed=seed, check=check)
 
-    def patches(pixels, mask, **kw):
-        guided.append((kw["guide"].shape, kw["guide_levels"]))
-        return real_patches(pixels, mask, **kw)
-
-    monkeypatch.setattr(ip, "run_chain", chain)
-    monkeypatch.setattr(ip, "patch_fill", patches)
+    monkeypatch.setattr(ip, "add_texture", recording)
     img = photo_like(96, 96, seed=5)
     mask = np.zeros((96, 96), bool)
     mask[24:68, 20:64] = True
-    res = inpaint(img, mask, model=tiny_rgb_model, device="cpu", coarse_levels=3, candidates=2)
-    assert res.params["patch_scales"] == 4 and res.params["patch_s"] > 0
-    assert batches == [4, 4]  # each candidate: the coarsest scale's batch, nothing finer
+    res = inpaint(img, mask, model=tiny_rgb_model, device="cpu", coarse_levels=3, candidates=2, seed=7)
+    assert res.params["texture"] and res.params["patch_s"] > 0
     x0, y0, x1, y1 = res.params["region"]
-    assert guided == [((y1 - y0, x1 - x0, 3), 4)] * 2
+    assert seen == [((y1 - y0, x1 - x0, 3), 4, 7), ((y1 - y0, x1 - x0, 3), 4, 8)]
     for px in res.candidates:
         assert np.array_equal(px[~mask], img[~mask]) and not np.array_equal(px[mask], img[mask])
-    assert not np.array_equal(res.candidates[0][mask], res.candidates[1][mask])  # seeds differ
-    assert res.params["grain_sigma"] == 0.0
-    cost, chain_only = ip.estimate_cost(mask, coarse_levels=3), ip.estimate_cost(mask, coarse_levels=3, patch_scales=0)
-    assert cost.calls == res.params["network_calls_per_candidate"] < chain_only.calls
-    assert cost.patch_pixels == mask.sum() and chain_only.patch_pixels == 0
-    with pytest.raises(ip.RestoreError, match="patch_scales"):
-        ip.resolve_settings("fast", 3, patch_scales=-1)
+    plain = inpaint(img, mask, model=tiny_rgb_model, device="cpu", coarse_levels=3, seed=7, texture=False)
+    assert not plain.params["texture"] and plain.params["patch_s"] == 0
+    assert res.params["network_calls_per_candidate"] == plain.params["network_calls_per_candidate"]
+    assert ip.estimate_cost(mask, coarse_levels=3).patch_pixels == mask.sum()
+    assert ip.estimate_cost(mask, coarse_levels=3, texture=False).patch_pixels == 0
+    assert ip.estimate_cost(mask, coarse_levels=1).patch_pixels == 0  # small holes keep the chain's fill
 
 
 def test_fast_is_the_default_and_far_cheaper_than_best() -> None:

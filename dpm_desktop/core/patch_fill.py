@@ -9,11 +9,11 @@ hole pixel becomes the weighted mean of what the overlapping matches say it is; 
 hole pixel is copied from its own patch's match, so the texture is not averaged away. The matches
 of a level seed the next finer one.
 
-:func:`inpaint` uses it for large holes with a ``guide``: the diffusion chain's fill at a coarse
-scale decides the layout (what goes where), and the patches, matched to the current fill and to
-that guide, render it at the finer scales with the texture of the surroundings, which the chain's
-fills lack (grass stays grass instead of a smooth green square).
-"""
+:func:`add_texture` is how :func:`inpaint` uses it for large holes: the diffusion chain's fill
+(smooth: its posterior-mean-like layout of the hole) guides the completion, the patches are matched
+to the current fill and to that guide, and where the photo's own patches explain the hole well (a
+low match error: grass, fabric, a grainy sky) their texture replaces the smooth fill; where they do
+not (a cup's rim, a face: a copied patch would put the wrong thing there), the chain's fill stays."""
 
 from __future__ import annotations
 
@@ -28,9 +28,15 @@ COARSEST_RADIUS = 4  # px: the hole's radius at the coarsest level (without a gu
 MIN_SIDE = 24  # px: no level smaller than this
 JUMPS = (8, 4, 2, 1)  # propagation distances of one PatchMatch sweep (jump flooding)
 # The guide's weight in the match distance. Held-out crops (data/photos' 5 % split, 96 px holes, 2
-# seeds, against the chain's own fill): 0 -0.35 dB, fill detail 0.71 of the truth's; 0.1 +0.02 dB,
-# 0.72; 0.3 +0.12 dB, 0.62 (the square visible again in grass); 1.0 0.32, as smooth as the chain.
+# seeds, the chain's coarsest fill as the guide, against the chain's own fill): 0 -0.35 dB, fill
+# detail 0.71 of the truth's; 0.1 +0.02 dB, 0.72; 0.3 +0.12 dB, 0.62 (the square visible again in
+# grass); 1.0 0.32, as smooth as the chain.
 GUIDE_WEIGHT = 0.1
+# add_texture: the patches' fill where their RMS match error (the fill's patches against their
+# matches after the last vote, smoothed over ~2 px) is below the first, the smooth fill above the
+# second, a linear blend between. Measured in inpaint.py's notes; 0.005-0.02 and 0.02-0.05 within
+# 0.1 dB; adding the patches' low-pass departure from the guide to the error: smoother, no better.
+MATCH_ERROR = (0.01, 0.03)
 
 
 class _Level:
@@ -70,6 +76,18 @@ class _Level:
 
     def refresh(self) -> None:
         self.flat = self.padded(self.image)
+
+
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of about ``sigma`` px (binomial passes; H x W x C), edges replicated."""
+    out = image
+    for _ in range(max(1, round(2 * sigma * sigma))):
+        for axis in (0, 1):
+            p = np.pad(out, [(1, 1) if a == axis else (0, 0) for a in range(out.ndim)], mode="edge")
+            n = out.shape[axis]
+            out = 0.25 * np.take(p, range(n), axis=axis) + 0.5 * np.take(p, range(1, n + 1), axis=axis) \
+                + 0.25 * np.take(p, range(2, n + 2), axis=axis)
+    return out.astype(np.float32)
 
 
 def _pyramid(image: np.ndarray, hole: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -195,10 +213,41 @@ def patch_fill(pixels: np.ndarray, mask: np.ndarray, *, seed: int = 0, patch: in
     level matches patches to the guide as well as to the current fill. Without a guide it starts
     from a harmonic fill at a scale where the hole is a few pixels across. Where no patch is wholly
     known (a hole that leaves no room), the harmonic fill is returned."""
+    return _complete(pixels, mask, seed, patch, em_iters, guide, guide_levels, check)[0]
+
+
+def add_texture(pixels: np.ndarray, mask: np.ndarray, fill: np.ndarray, *, levels: int, seed: int = 0,
+                check: Callable[[], None] | None = None) -> np.ndarray:
+    """``fill`` (a smooth fill of the masked pixels of ``pixels``, H x W x C) given the texture of
+    the photo's own patches where they explain the hole: :func:`patch_fill` guided by ``fill`` from
+    its ``levels``-th scale, taken where its match error is low (:data:`MATCH_ERROR`), ``fill`` where
+    it is high, blended between. Only masked pixels differ from ``pixels``."""
+    hole = np.asarray(mask, bool)
+    textured, error = _complete(pixels, hole, seed, PATCH, 4, fill, levels, check)
+    weight = texture_weight(error)[..., None]
+    out = pixels.astype(np.float32, copy=True)
+    out[hole] = (weight * textured + (1 - weight) * fill)[hole]
+    return out
+
+
+def texture_weight(error: np.ndarray) -> np.ndarray:
+    """The patches' share of the fill (H x W, 0-1) from their RMS match error (H x W): smoothed over
+    about 2 px, then 1 below MATCH_ERROR's first value, 0 above its second, linear between."""
+    lo, hi = MATCH_ERROR
+    return np.clip((hi - _blur(error[..., None], 2.0)[..., 0]) / (hi - lo), 0, 1)
+
+
+def _complete(pixels: np.ndarray, mask: np.ndarray, seed: int, patch: int, em_iters: int,
+              guide: np.ndarray | None, guide_levels: int,
+              check: Callable[[], None] | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`patch_fill`, and the RMS error of each target patch's final match (H x W; 0 elsewhere,
+    and a large error where the harmonic fill stands in). A coherent copy scores 0 inside and high
+    along its seams, where the overlapping matches disagree."""
     hole = np.asarray(mask, bool)
     out = pixels.astype(np.float32, copy=True)
+    error = np.zeros(hole.shape, np.float32)
     if not hole.any():
-        return out
+        return out, error
     r = patch // 2
     pyramid = _pyramid(out, hole, hole_radius(hole))
     guides: list[np.ndarray | None] = [None] * len(pyramid)
@@ -208,6 +257,7 @@ def patch_fill(pixels: np.ndarray, mask: np.ndarray, *, seed: int = 0, patch: in
         guides = [g for g, _ in _pyramid(whole, np.zeros_like(hole), hole_radius(hole))][:len(pyramid)]
     rng = np.random.default_rng(seed)
     coarse: _Level | None = None
+    matcher: _Matcher | None = None
     nnf = np.zeros(0, np.int64)
     for depth, ((img, m), g) in enumerate(zip(reversed(pyramid), reversed(guides), strict=True)):
         img = img.copy()
@@ -220,7 +270,7 @@ def patch_fill(pixels: np.ndarray, mask: np.ndarray, *, seed: int = 0, patch: in
             img = harmonic_fill(img, m)
         lv = _Level(img, m, r)
         if not len(lv.sources):
-            return harmonic_fill(out, hole)
+            return harmonic_fill(out, hole), np.where(hole, 1e9, 0).astype(np.float32)
         if coarse is None:
             nnf = lv.sources[rng.integers(0, len(lv.sources), len(lv.ty))]
         else:
@@ -234,7 +284,9 @@ def patch_fill(pixels: np.ndarray, mask: np.ndarray, *, seed: int = 0, patch: in
             nnf = matcher.nnf
             _vote(lv, nnf, matcher.dist)
         coarse = lv
-    assert coarse is not None
+    assert coarse is not None and matcher is not None
+    final = coarse.patches(coarse.target_positions()) - coarse.patches(nnf)  # the fill against its matches
+    error[coarse.ty, coarse.tx] = np.sqrt(np.einsum("ij,ij->i", final, final) / final.shape[1])
     _copy_centres(coarse, nnf)
     out[hole] = coarse.image[hole]
-    return out
+    return out, error

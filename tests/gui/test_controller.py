@@ -213,6 +213,6 @@ def test_a_large_hole_times_its_patches_apart_from_the_network(ctl, qtbot, photo
     mask = np.zeros((96, 128), np.uint8)
     mask[14:84, 30:100] = 255  # radius 35 px: three coarser scales
     result, after = _fast_fill_and_next_estimate(qtbot, ctl, photo, mask, "an object")
-    assert result.params["patch_scales"] == 4 and 0 < result.params["patch_s"] < result.elapsed_s
+    assert result.params["texture"] and 0 < result.params["patch_s"] < result.elapsed_s
     assert ctl.jobs.patch_rate == pytest.approx(result.params["patch_s"] / np.count_nonzero(mask))
     assert after.seconds == pytest.approx(result.elapsed_s, rel=1e-6)

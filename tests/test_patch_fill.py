@@ -126,17 +126,21 @@ def test_add_texture_gives_a_smooth_fill_the_texture_where_the_patches_fit() -> 
     assert _psnr_in(img, out, mask) > _psnr_in(img, smooth, mask) + 10
 
 
-def test_the_patches_share_follows_their_match_error() -> None:
-    """Where the copied patches fit (error below MATCH_ERROR's first value) the fill is theirs, where
-    they do not (above its second) the smooth fill's, between a blend, smoothed across a seam."""
+def test_the_patches_share_follows_their_match_error_and_layout() -> None:
+    """Where the copied patches fit and keep the layout (errors below MATCH_ERROR's first value) the
+    fill is theirs, where they do not (above its second) the smooth fill's, between a blend, smoothed
+    across a seam; the two errors add in quadrature."""
     lo, hi = MATCH_ERROR
-    error = np.zeros((40, 60), np.float32)
-    error[:, 20:40] = (lo + hi) / 2
-    error[:, 40:] = 2 * hi
-    w = texture_weight(error)
+    seams = np.zeros((40, 60), np.float32)
+    seams[:, 20:40] = (lo + hi) / 2
+    seams[:, 40:] = 2 * hi
+    none = np.zeros_like(seams)
+    w = texture_weight(seams, none)
     assert np.allclose(w[:, :12], 1) and np.allclose(w[:, 28:32], 0.5) and np.allclose(w[:, 48:], 0)
     assert 0.5 < w[20, 21] < 1 and 0 < w[20, 37] < 0.5  # the seams blend
-    assert np.array_equal(texture_weight(np.zeros((5, 5), np.float32)), np.ones((5, 5)))
+    assert np.allclose(texture_weight(none, seams)[:, 20:40], 0.5)  # the layout alone: not smoothed
+    both = texture_weight(none + lo, none + lo)
+    assert np.allclose(both, (hi - np.hypot(lo, lo)) / (hi - lo))
 
 
 def test_a_coherent_copy_has_no_error_inside_and_its_seams_do() -> None:

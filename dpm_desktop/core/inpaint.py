@@ -158,23 +158,25 @@ class InpaintSettings:
 # Texture from patches (Dec 6): even best's 545 calls fill grass or a textured wall with a smooth
 # square (held-out crops: detail 0.3-0.4 of the truth's, whatever the chain's length, spacing or
 # noise). Large holes (3 coarser scales) now give the chain's fill the texture of the photo's own
-# patches where those match it well (``texture``, :func:`add_texture`). Measured with 96 px holes,
-# 2 seeds, against the chain's fill alone, on 20 crops of the held-out photos (data/photos' 5 %
-# split, 384 px) and on 16 holes in photos no model trained on and not in the bench (matplotlib's
-# Grace Hopper, scikit-image's second motorcycle view, Hubble deep field and IHC slide; object-rich):
-# +0.48 +- 0.19 dB, detail 0.30 -> 0.61, and +0.07 +- 0.09 dB, detail 0.29 -> 0.37. The patches
-# alone (no blend): +0.24 / -0.18 dB, detail 0.70 / 0.52 (the wrong thing copied where the hole
-# covers an object: a cup's rim across a cup); starting from the chain's coarsest scale instead of
-# its whole fill: +0.02 / -0.30; the chain refined from the patch fill at noise 0.1-0.4 (SDEdit):
-# the square smooth again (detail 0.33-0.39). 128 px holes: +0.42 +- 0.17 / -0.13 +- 0.09 dB, detail
-# 0.28 -> 0.61 / 0.24 -> 0.38; 48 px (2 coarser scales): +0.09 +- 0.14 / -0.07 +- 0.08, detail 0.37 ->
-# 0.63 / 0.31 -> 0.37. The patches cost 0.2 s (48 px) to 1.4 s (128 px) on this 2-core machine.
+# patches where those fit together and keep the chain's layout (``texture``, :func:`add_texture`).
+# Chosen on 96 px holes, 2 seeds, against the chain's fill alone, on 20 crops of the held-out photos
+# (data/photos' 5 % split, 384 px) and on 16 holes in object-rich photos no model trained on and not
+# in the bench (matplotlib's Grace Hopper, scikit-image's second motorcycle view, Hubble deep field,
+# IHC slide): +0.52 +- 0.18 dB, detail 0.30 -> 0.58, and -0.04 +- 0.02 dB, detail 0.29 -> 0.34; on
+# the bench's photos afterwards, paired over 3 seeds: 96 px -0.02 +- 0.04, 128 px -0.09 +- 0.05.
+# The patches alone: +0.24 / -0.18 dB, detail 0.70 / 0.52, and on the bench -0.55 +- 0.28 (a cup's
+# rim copied across the cup, a square of sky of another shade); blended by the seams alone:
+# +0.41 / +0.07, the shaded square kept; starting from the chain's coarsest scale instead of its
+# whole fill: +0.02 / -0.30; the chain refined from the patch fill at noise 0.1-0.4 (SDEdit): the
+# square smooth again (detail 0.33-0.39); the chain's low-pass put under the patches' detail: -0.20 /
+# -0.02. On the inpaint part's 64 px holes (2 coarser scales) texture cost -0.26 +- 0.22 dB, so holes
+# under ~64 px keep the chain's fill. The patches cost ~0.8 s (96 px) to 1.4 s (128 px) here.
 _THIN = {"steps": 1, "resample": 1, "start_noise": 0.047, "final_noise": 0.047, "guess": "spectral",
          "noise_guess": False}
 _SHORT = {"steps": 15, "resample": 3, "start_noise": 0.2, "guess": "spectral", "refine_steps": 4, "refine_resample": 1}
 PRESETS: dict[str, InpaintSettings] = {
     "fast": InpaintSettings(steps=50, resample=5, refine_steps=6, refine_resample=2, context=32,
-                            by_scales={0: _THIN, 1: _SHORT, 2: {**_SHORT, "texture": True},
+                            by_scales={0: _THIN, 1: _SHORT, 2: _SHORT,
                                        3: {"steps": 25, "resample": 3, "coarse_mean": 4, "texture": True}}),
     "best": InpaintSettings(steps=50, resample=5),
 }

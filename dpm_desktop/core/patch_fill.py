@@ -32,11 +32,14 @@ JUMPS = (8, 4, 2, 1)  # propagation distances of one PatchMatch sweep (jump floo
 # detail 0.71 of the truth's; 0.1 +0.02 dB, 0.72; 0.3 +0.12 dB, 0.62 (the square visible again in
 # grass); 1.0 0.32, as smooth as the chain.
 GUIDE_WEIGHT = 0.1
-# add_texture: the patches' fill where their RMS match error (the fill's patches against their
-# matches after the last vote, smoothed over ~2 px) is below the first, the smooth fill above the
-# second, a linear blend between. Measured in inpaint.py's notes; 0.005-0.02 and 0.02-0.05 within
-# 0.1 dB; adding the patches' low-pass departure from the guide to the error: smoother, no better.
-MATCH_ERROR = (0.01, 0.03)
+# add_texture: the patches' fill where their error is below the first value, the smooth fill above the
+# second, a linear blend between. The error: the fill's patches against their matches after the last
+# vote (where copies fit together; high along their seams), smoothed over ~2 px, and the departure of
+# the patches' low-pass (~4 px) from the smooth fill's (a coherent copy of the wrong thing: a sky's
+# patch of another shade, a cup's rim across the cup), added in quadrature. Measured in inpaint.py's
+# notes; the seams alone (0.01-0.03): the same PSNR, a lighter square of sky left where a rocket was.
+MATCH_ERROR = (0.02, 0.05)
+SEAM_SIGMA, LAYOUT_SIGMA = 2.0, 4.0
 
 
 class _Level:
@@ -220,21 +223,24 @@ def add_texture(pixels: np.ndarray, mask: np.ndarray, fill: np.ndarray, *, level
                 check: Callable[[], None] | None = None) -> np.ndarray:
     """``fill`` (a smooth fill of the masked pixels of ``pixels``, H x W x C) given the texture of
     the photo's own patches where they explain the hole: :func:`patch_fill` guided by ``fill`` from
-    its ``levels``-th scale, taken where its match error is low (:data:`MATCH_ERROR`), ``fill`` where
-    it is high, blended between. Only masked pixels differ from ``pixels``."""
+    its ``levels``-th scale, taken where its patches fit together and keep ``fill``'s layout,
+    ``fill`` elsewhere (:func:`texture_weight`). Only masked pixels differ from ``pixels``."""
     hole = np.asarray(mask, bool)
-    textured, error = _complete(pixels, hole, seed, PATCH, 4, fill, levels, check)
-    weight = texture_weight(error)[..., None]
+    textured, seams = _complete(pixels, hole, seed, PATCH, 4, fill, levels, check)
+    layout = np.sqrt(((_blur(textured, LAYOUT_SIGMA) - _blur(fill, LAYOUT_SIGMA)) ** 2).mean(axis=2))
+    weight = texture_weight(seams, layout)[..., None]
     out = pixels.astype(np.float32, copy=True)
     out[hole] = (weight * textured + (1 - weight) * fill)[hole]
     return out
 
 
-def texture_weight(error: np.ndarray) -> np.ndarray:
-    """The patches' share of the fill (H x W, 0-1) from their RMS match error (H x W): smoothed over
-    about 2 px, then 1 below MATCH_ERROR's first value, 0 above its second, linear between."""
+def texture_weight(seams: np.ndarray, layout: np.ndarray) -> np.ndarray:
+    """The patches' share of the fill (H x W, 0-1) from their match error (``seams``, H x W, smoothed
+    here) and their low-pass departure from the smooth fill (``layout``): 1 where the two together
+    are below MATCH_ERROR's first value, 0 above its second, linear between."""
     lo, hi = MATCH_ERROR
-    return np.clip((hi - _blur(error[..., None], 2.0)[..., 0]) / (hi - lo), 0, 1)
+    error = np.hypot(_blur(seams[..., None], SEAM_SIGMA)[..., 0], layout)
+    return np.clip((hi - error) / (hi - lo), 0, 1)
 
 
 def _complete(pixels: np.ndarray, mask: np.ndarray, seed: int, patch: int, em_iters: int,

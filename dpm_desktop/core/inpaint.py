@@ -164,9 +164,9 @@ class InpaintSettings:
 # in the bench (matplotlib's Grace Hopper, scikit-image's second motorcycle view, Hubble deep field,
 # IHC slide): +0.52 +- 0.18 dB, detail 0.30 -> 0.58, and -0.04 +- 0.02 dB, detail 0.29 -> 0.34; on
 # the bench's photos afterwards, paired over 3 seeds: 96 px -0.02 +- 0.04, 128 px -0.09 +- 0.05.
-# The patches alone: +0.24 / -0.18 dB, detail 0.70 / 0.52, and on the bench -0.55 +- 0.28 (a cup's
-# rim copied across the cup, a square of sky of another shade); blended by the seams alone:
-# +0.41 / +0.07, the shaded square kept; starting from the chain's coarsest scale instead of its
+# The patches alone: +0.24 / -0.18 dB, detail 0.70 / 0.52; blended by the seams alone: +0.41 / +0.07,
+# but on the bench -0.55 +- 0.28 (a cup's rim copied across the cup, a square of sky of another
+# shade); starting from the chain's coarsest scale instead of its
 # whole fill: +0.02 / -0.30; the chain refined from the patch fill at noise 0.1-0.4 (SDEdit): the
 # square smooth again (detail 0.33-0.39); the chain's low-pass put under the patches' detail: -0.20 /
 # -0.02. On the inpaint part's 64 px holes (2 coarser scales) texture cost -0.26 +- 0.22 dB, so holes

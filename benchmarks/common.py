@@ -232,6 +232,7 @@ def describe_model(ckpt: Any) -> dict[str, Any]:
         "parameterisation": meta["diffusion"]["parameterisation"],
         "training_steps": tr.get("steps"),
         "training_wall_time_s": tr.get("wall_time_s"),
+        "training_cpu_thread_hours": tr.get("cpu_thread_hours"),  # a campaign's total over its runs
         "training_device": tr.get("device"),
         "training_data": meta["data"].get("summary", {}).get("source") or settings.get("data"),
         "preset": settings.get("preset"),
@@ -239,7 +240,12 @@ def describe_model(ckpt: Any) -> dict[str, Any]:
 
 
 def model_line(m: dict[str, Any]) -> str:
-    hours = f"{m['training_wall_time_s'] / 3600:.2f} h" if m.get("training_wall_time_s") else "unknown time"
+    if m.get("training_cpu_thread_hours"):
+        hours = f"{m['training_cpu_thread_hours']:.1f} CPU thread-hours"
+    elif m.get("training_wall_time_s"):
+        hours = f"{m['training_wall_time_s'] / 3600:.2f} h"
+    else:
+        hours = "unknown time"
     return (f"Model: {m['name']} ({m['folder']}; sha256 {m['sha256']}...): {m['arch']} network, "
             f"{m['parameters']:,} parameters, {m['parameterisation']} parameterisation, trained "
             f"{m['training_steps']} steps ({hours} on {m['training_device']}) on {m['training_data']}.")

@@ -1,15 +1,17 @@
 """The campaign's training photos made small enough to travel to a GPU machine (issue 12 §3): the
-device tool sends the working tree (about 49 MB tracked) plus carried paths within 64 MiB, so
-data/photos (25 MB) goes as data/gpu-photos: each photo at most 1024 px on its longer side, JPEG
-quality 92 (about 10 MB in all). The benchmark photos are not among them (dpm dataset keeps them out).
+device tool sends the working tree (about 60 MiB tracked since the w64 photo-rgb shipped) plus
+carried paths within 64 MiB, so data/photos (25 MB) goes as data/gpu-photos: each photo at most 512
+px on its longer side, JPEG quality 92 (about 3.3 MiB in all). The script prints the tree and the
+pack against that limit. The benchmark photos are not among them (dpm dataset keeps them out).
 
-    python scripts/gpu_pack.py [--src data/photos] [--out data/gpu-photos] [--side 1024]
+    python scripts/gpu_pack.py [--src data/photos] [--out data/gpu-photos] [--side 512]
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 from pathlib import Path
 
 from PIL import Image
@@ -19,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--src", type=Path, default=Path("data/photos"))
     p.add_argument("--out", type=Path, default=Path("data/gpu-photos"))
-    p.add_argument("--side", type=int, default=1024)
+    p.add_argument("--side", type=int, default=512)
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     total = 0
@@ -35,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
             im.save(dest, quality=92)
         total += dest.stat().st_size
     print(f"{args.out}: {total / 2**20:.1f} MiB of photos")
+    tracked = subprocess.run(["git", "ls-files", "-z"], capture_output=True, check=True).stdout.split(b"\0")
+    tree = sum(Path(f.decode()).stat().st_size for f in tracked if f and Path(f.decode()).is_file())
+    verdict = "fits" if tree + total < 63 * 2**20 else "does NOT fit: pass a smaller --side"
+    print(f"tracked tree {tree / 2**20:.1f} MiB + photos: {(tree + total) / 2**20:.1f} MiB of the 64 MiB "
+          f"a call carries (leave ~1 MiB for .whl and the rest): {verdict}")
     return 0
 
 

@@ -290,18 +290,19 @@ def test_dpm_detect_defaults_to_the_combined_method(tmp_path: Path) -> None:
 
 def test_a_grainy_photo_is_denoised_before_it_is_examined() -> None:
     """The app's sample at full size carries noise of sigma 20/255: grain hides drawn damage from the
-    detector (measured: nothing found at sensitivity 3) unless the photo is denoised at its estimated
-    level first (measured: 16 % of the damage at precision 1.0), and the undamaged crop stays clean."""
+    detector (measured: nothing found at sensitivity 1) unless the photo is denoised at its estimated
+    level first (measured with the w64 photo-rgb and the held-out calibration: 31 % of the damage at
+    precision 0.93), and the undamaged crop stays clean."""
     px = load_image(SAMPLE).pixels
     y, x = (px.shape[0] - 256) // 2, (px.shape[1] - 256) // 2
     clean = np.ascontiguousarray(px[y:y + 256, x:x + 256])
     damaged, truth = _scratched(clean)
-    res = detect(damaged, sensitivity=3)
+    res = detect(damaged, sensitivity=1)
     assert res.params["denoised_first"] == pytest.approx(20, abs=3)
     found = (truth & dilate(res.mask, 1)).sum() / truth.sum()
     assert found > 0.1 and (res.mask & dilate(truth, 2)).sum() / max(res.mask.sum(), 1) > 0.8
-    assert detect(clean, sensitivity=3).mask.mean() < 1e-3
+    assert detect(clean, sensitivity=1).mask.mean() < 1e-3
     assert "denoised_first" not in detect(photo_like(64, 64, seed=1), method="learned").params  # no grain
-    grainy = detect(damaged, sensitivity=3, degrain=False)  # the same photo examined as it is
+    grainy = detect(damaged, sensitivity=1, degrain=False)  # the same photo examined as it is
     assert "denoised_first" not in grainy.params
     assert (truth & dilate(grainy.mask, 1)).sum() / truth.sum() < found / 2

@@ -437,3 +437,27 @@ def test_z_sigma_form_is_kept_by_fine_tunes_and_resumes_of_older_runs(tmp_path: 
     resumed.run()
     assert load_checkpoint(old).diffusion.cfg.z_sigma_sqrt_T is False
     assert Trainer(swissroll_cfg(tmp_path / "new", 3)).cfg.z_sigma_sqrt_T is True
+
+
+@pytest.mark.parametrize("unshuffle", [1, 2])
+def test_a_gray_fine_tune_starts_as_the_colour_network_on_a_gray_image(unshuffle: int) -> None:
+    """The gray network made from a colour one (``--channels 1 --init-from``) computes, on a gray image,
+    the mean over R, G and B of what the colour network computes on that gray in all three: the input
+    weights summed per sub-pixel, the outputs averaged. With pixel-unshuffled input each colour owns 4
+    consecutive channels, which a plain sum over all input channels would have mixed up."""
+    from dpm_desktop.core.fine_tune import adapt_channels
+    from dpm_desktop.core.networks import UNet, UNetConfig
+
+    torch.manual_seed(0)
+    colour = UNet(UNetConfig(channels=3, T=50, width=16, mults=[1, 2], unshuffle=unshuffle)).eval()
+    for p in colour.out.parameters():  # the readout starts at zero; give it something to carry over
+        torch.nn.init.normal_(p, std=0.1)
+    gray = UNet(UNetConfig(channels=1, T=50, width=16, mults=[1, 2], unshuffle=unshuffle)).eval()
+    prefixed = {f"net.{k}": v for k, v in colour.state_dict().items()}
+    target = {f"net.{k}": v for k, v in gray.state_dict().items()}
+    gray.load_state_dict({k[4:]: v for k, v in adapt_channels(prefixed, target, channels=(3, 1)).items()})
+    x, t = torch.rand(2, 1, 16, 16), torch.tensor([3, 40])
+    with torch.no_grad():
+        want = colour(x.repeat(1, 3, 1, 1), t).view(2, 2, 3, 16, 16).mean(2)  # eps and v, averaged over colour
+        got = gray(x, t).view(2, 2, 1, 16, 16)[:, :, 0]
+    assert torch.allclose(got, want, atol=1e-5)

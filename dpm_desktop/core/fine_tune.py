@@ -40,7 +40,8 @@ def start_from(init_from: str, model: GaussianDiffusion) -> FineTuneStart:
     source = {k[6:]: v for k, v in continued.items() if k.startswith("model.")} or init.diffusion.state_dict()
     try:
         grow = model.cfg.covariance == "channels" and init.diffusion.cfg.covariance == "diagonal"
-        model.load_state_dict(adapt_channels(source, target, grow_readout=grow))
+        channels = (init.channels, getattr(model.net.cfg, "channels", init.channels))
+        model.load_state_dict(adapt_channels(source, target, grow_readout=grow, channels=channels))
     except RuntimeError:
         raise TrainError(f"cannot fine-tune from {init_from}: its network differs from this run's "
                          "(use the same architecture, preset and channels)") from None
@@ -63,13 +64,16 @@ def continued_state(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def adapt_channels(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], *,
-                   grow_readout: bool = False) -> dict[str, torch.Tensor]:
+                   grow_readout: bool = False, channels: tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
     """Fine-tune a grayscale model from a colour one (or back): where only the image-channel count
     differs, the first convolution's input weights are summed (a gray image fed to a colour network
     is the same gray in R, G and B) or spread, and the output channels (C values, then C
-    variance fractions) are averaged or repeated. ``grow_readout``: a paper network gaining a channel
-    covariance keeps its function, its new readout rows (L's entries) start at zero, so L = I.
-    Everything else must match exactly."""
+    variance fractions) are averaged or repeated. ``channels``: the source's and the target's image
+    channels, needed where a network unshuffles its input (each colour then owns unshuffle^2
+    consecutive input and output channels, the sub-pixels, which stay apart); without it the
+    channel counts are read from the weights' shapes. ``grow_readout``: a paper network gaining a
+    channel covariance keeps its function, its new readout rows (L's entries) start at zero, so
+    L = I. Everything else must match exactly."""
     out = dict(source)
     readout = [k for k in target if k.startswith("net.dense_upper.")] if grow_readout else []
     for key in readout[-2:]:  # the last layer's weight and bias
@@ -80,12 +84,14 @@ def adapt_channels(source: dict[str, torch.Tensor], target: dict[str, torch.Tens
         have = source.get(key)
         if have is None or have.shape == want.shape or have.dim() != want.dim():
             continue
-        if key.endswith("inp.weight") and have.shape[0] == want.shape[0]:  # (w, C_in, k, k)
-            c_in, c_want = have.shape[1], want.shape[1]
-            out[key] = have.sum(1, keepdim=True) if c_want == 1 else have.repeat(1, c_want // c_in, 1, 1) / c_want
-        elif key.startswith("net.out.") and have.shape[1:] == want.shape[1:]:  # (2C, ...) rows: eps then v
-            c_have, c_want = have.shape[0] // 2, want.shape[0] // 2
-            halves = have.view(2, c_have, *have.shape[1:])
+        if key.endswith("inp.weight") and have.shape[0] == want.shape[0]:  # (w, C_in x sub-pixels, k, k)
+            c_in, c_want = channels or (have.shape[1], want.shape[1])
+            per = have.view(have.shape[0], c_in, have.shape[1] // c_in, *have.shape[2:])
+            per = per.sum(1, keepdim=True) if c_want == 1 else per.repeat(1, c_want // c_in, 1, 1, 1) / c_want
+            out[key] = per.reshape(want.shape)
+        elif key.startswith("net.out.") and have.shape[1:] == want.shape[1:]:  # (2C x sub-pixels, ...): eps, v
+            c_have, c_want = channels or (have.shape[0] // 2, want.shape[0] // 2)
+            halves = have.view(2, c_have, have.shape[0] // (2 * c_have), *have.shape[1:])
             if c_want == 1:
                 out[key] = halves.mean(1, keepdim=True).reshape(want.shape)
             else:

@@ -82,10 +82,10 @@ def _xphoto(image: np.ndarray, mask: np.ndarray, flag: int) -> np.ndarray:
     """OpenCV-contrib's patch-based fills (xphoto.inpaint); its mask marks the *known* pixels."""
     import cv2
 
-    u8 = np.round(image * 255).astype(np.uint8)
-    src = u8[:, :, 0] if u8.shape[2] == 1 else u8
+    u8 = np.ascontiguousarray(np.round(image * 255).astype(np.uint8))  # a strided view reads as garbage
+    src = np.ascontiguousarray(u8[:, :, 0]) if u8.shape[2] == 1 else u8
     dst = np.zeros_like(src)
-    cv2.xphoto.inpaint(src, (~mask).astype(np.uint8) * 255, dst, flag)
+    cv2.xphoto.inpaint(src, np.ascontiguousarray((~mask).astype(np.uint8) * 255), dst, flag)
     return _out(dst.astype(np.float32) / 255)
 
 

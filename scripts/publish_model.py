@@ -2,11 +2,15 @@
 
     python scripts/publish_model.py runs/photo-rgb photo-rgb \
         --description "General photo model (colour)" --manifest data/photos/MANIFEST.json \
-        --command "dpm train ..." --metrics benchmarks/results/photo-rgb.json
+        --command "dpm train ..." --metrics benchmarks/results/photo-rgb.json [--bf16]
 
 The card (models/NAME/README.md) and the metadata (models/NAME/model.json) record the data and
 its licences, the exact command, steps, wall time, device and the measured metrics. The weights
-are copied unchanged, so the sha256 in the metadata still holds.
+are copied unchanged, so the sha256 in the metadata still holds; with --bf16 their float32 tensors
+are stored as bfloat16 instead (half the size: the w64 photo models are 8.6 MiB instead of 17.2,
+so the working tree still travels to a GPU machine; on the denoising bench the bf16 copy of
+photo-rgb scored -0.002 +- 0.001 dB against its float32 weights), and the sha256 is taken anew. The
+loader casts them back to float32.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from dpm_desktop.core.checkpoint import META_NAME, WEIGHTS_NAME, atomic_write_json, load_checkpoint
+import torch
+from safetensors.torch import load_file, save_file
+
+from dpm_desktop.core.checkpoint import META_NAME, WEIGHTS_NAME, atomic_write_json, load_checkpoint, sha256_file
 
 
 def card_markdown(meta: dict[str, Any]) -> str:
@@ -61,6 +68,7 @@ def main() -> None:
     ap.add_argument("--metrics", help="JSON file of measured metrics to record")
     ap.add_argument("--note", help="a paragraph on how the checkpoint was produced (resumes, fine-tuning)")
     ap.add_argument("--models-dir", default="models")
+    ap.add_argument("--bf16", action="store_true", help="store the float32 weights as bfloat16 (half the size)")
     args = ap.parse_args()
 
     ckpt = load_checkpoint(Path(args.run))
@@ -84,7 +92,14 @@ def main() -> None:
         meta["metrics"].update(json.loads(Path(args.metrics).read_text()))
     dest = Path(args.models_dir) / args.name
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ckpt.meta["_paths"]["weights"], dest / WEIGHTS_NAME)
+    if args.bf16:
+        tensors = load_file(str(ckpt.meta["_paths"]["weights"]))
+        save_file({k: v.to(torch.bfloat16) if v.dtype == torch.float32 else v for k, v in tensors.items()},
+                  str(dest / WEIGHTS_NAME))  # float64 buffers (the schedule's betas) stay exact
+        meta["sha256"] = sha256_file(dest / WEIGHTS_NAME)
+        meta["weights_dtype"] = "bfloat16"
+    else:
+        shutil.copyfile(ckpt.meta["_paths"]["weights"], dest / WEIGHTS_NAME)
     atomic_write_json(dest / META_NAME, meta)
     (dest / "README.md").write_text(card_markdown(meta) + "\n")
     load_checkpoint(dest)  # must load and validate as shipped

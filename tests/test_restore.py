@@ -332,10 +332,8 @@ def test_every_preset_keeps_unmasked_pixels_bit_exact_and_costs_what_it_said(tin
     assert estimate_cost(mask, preset=preset, **kw).guess_pixels == (mask.sum() if spectral else 0)
 
 
-def test_large_holes_refine_the_mean_of_coarse_fills_drawn_in_one_batch(tiny_rgb_model, monkeypatch) -> None:
-    """Fast on a hole that needs three coarser scales: the coarsest scale draws coarse_mean fills in
-    one batch, every finer scale refines one fill (their mean); the known pixels stay exact, and the
-    estimate counts the batch's pixels."""
+def _chain_batches(monkeypatch) -> list[int]:
+    """The batch size of every chain inpaint runs from now on (each scale's), in order."""
     from dpm_desktop.core import inpaint as ip
 
     batches: list[int] = []
@@ -348,19 +346,34 @@ def test_large_holes_refine_the_mean_of_coarse_fills_drawn_in_one_batch(tiny_rgb
         return out
 
     monkeypatch.setattr(ip, "run_chain", recording)
+    return batches
+
+
+@pytest.mark.parametrize("levels", [3, 2])
+def test_fast_draws_fills_in_one_batch_and_returns_their_mean(tiny_rgb_model, monkeypatch, levels) -> None:
+    """Fast draws coarse_mean fills in one batch at the coarsest scale. A large hole (three coarser
+    scales) refines their mean at every finer scale; a smaller one (one or two) refines all of them
+    together at every scale and averages them at the end (carry_draws). The known pixels stay exact,
+    and the estimate counts the batch's pixels wherever the batch runs."""
+    from dpm_desktop.core import inpaint as ip
+
+    batches = _chain_batches(monkeypatch)
     img = photo_like(72, 72, seed=5)
     mask = np.zeros((72, 72), bool)
     mask[20:52, 16:48] = True
-    res = inpaint(img, mask, model=tiny_rgb_model, device="cpu", coarse_levels=3)
-    settings = ip.resolve_settings("fast", 3)
+    res = inpaint(img, mask, model=tiny_rgb_model, device="cpu", coarse_levels=levels)
+    settings = ip.resolve_settings("fast", levels)
     assert settings.coarse_mean == res.params["coarse_mean"] == 4
-    assert batches == [4, 1, 1, 1]
-    assert np.array_equal(res.pixels[~mask], img[~mask])
-    one = ip.estimate_cost(mask, coarse_levels=3, coarse_mean=1)
-    four = ip.estimate_cost(mask, coarse_levels=3)
+    assert settings.carry_draws == res.params["carry_draws"] == (levels < 3)
+    assert batches == ([4] * (levels + 1) if levels < 3 else [4, 1, 1, 1])
+    assert np.array_equal(res.pixels[~mask], img[~mask]) and not np.array_equal(res.pixels[mask], img[mask])
+    one = ip.estimate_cost(mask, coarse_levels=levels, coarse_mean=1)
+    four = ip.estimate_cost(mask, coarse_levels=levels)
     assert four.calls == one.calls and four.megapixel_calls > one.megapixel_calls
+    if levels < 3:
+        assert four.megapixel_calls == pytest.approx(4 * one.megapixel_calls)
     with pytest.raises(ip.RestoreError, match="coarse_mean"):
-        ip.resolve_settings("fast", 3, coarse_mean=0)
+        ip.resolve_settings("fast", levels, coarse_mean=0)
 
 
 def test_large_holes_get_the_texture_of_the_photos_own_patches(tiny_rgb_model, monkeypatch) -> None:

@@ -363,15 +363,16 @@ def test_fast_draws_fills_in_one_batch_and_returns_their_mean(tiny_rgb_model, mo
     mask[20:52, 16:48] = True
     res = inpaint(img, mask, model=tiny_rgb_model, device="cpu", coarse_levels=levels)
     settings = ip.resolve_settings("fast", levels)
-    assert settings.coarse_mean == res.params["coarse_mean"] == 4
+    n = settings.coarse_mean
+    assert n == res.params["coarse_mean"] == (4 if levels < 3 else 8)
     assert settings.carry_draws == res.params["carry_draws"] == (levels < 3)
-    assert batches == ([4] * (levels + 1) if levels < 3 else [4, 1, 1, 1])
+    assert batches == ([n] * (levels + 1) if levels < 3 else [n, 1, 1, 1])
     assert np.array_equal(res.pixels[~mask], img[~mask]) and not np.array_equal(res.pixels[mask], img[mask])
     one = ip.estimate_cost(mask, coarse_levels=levels, coarse_mean=1)
-    four = ip.estimate_cost(mask, coarse_levels=levels)
-    assert four.calls == one.calls and four.megapixel_calls > one.megapixel_calls
+    many = ip.estimate_cost(mask, coarse_levels=levels)
+    assert many.calls == one.calls and many.megapixel_calls > one.megapixel_calls
     if levels < 3:
-        assert four.megapixel_calls == pytest.approx(4 * one.megapixel_calls)
+        assert many.megapixel_calls == pytest.approx(n * one.megapixel_calls)
     with pytest.raises(ip.RestoreError, match="coarse_mean"):
         ip.resolve_settings("fast", levels, coarse_mean=0)
 
@@ -415,8 +416,9 @@ def test_fast_is_the_default_and_far_cheaper_than_best() -> None:
     mask[200:296, 180:276] = True  # the 96 px object in a 512 px photo
     fast, best = estimate_cost(mask, preset="fast"), estimate_cost(mask, preset="best")
     assert DEFAULT_PRESET == "fast"
-    assert fast.calls < best.calls  # the same coarse chain; few steps at the finer, dearer scales
-    assert fast.megapixel_calls < best.megapixel_calls / 5
+    assert fast.calls * 5 < best.calls  # few steps, most of them at the coarsest scale, where pixels are few
+    # The coarsest scale's batch of 8 draws counts 8 times its pixels (98 calls, 1.9 MP-calls, against 545 and 8.9)
+    assert fast.megapixel_calls < best.megapixel_calls / 4
 
 
 def test_the_x0_clamp_keeps_known_pixels_and_fills_the_hole(tiny_rgb_model) -> None:

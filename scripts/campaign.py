@@ -20,20 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dpm_desktop.core.atomic import atomic_write_json
 from dpm_desktop.core.bits_units import converted, run_channels
-from dpm_desktop.core.checkpoint import META_NAME, WEIGHTS_NAME, save_tensors_atomic, sha256_file
+from dpm_desktop.core.checkpoint import META_NAME, WEIGHTS_NAME, bf16_copy, save_tensors_atomic, sha256_file
 from dpm_desktop.core.train import latest_intact_state, state_problem
-
-
-def _bf16(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Float32 weights and moments as bf16; float64 constants (the schedule's betas) kept exact."""
-    return {k: v.to(torch.bfloat16) if v.dtype == torch.float32 and v.dim() > 0 else v for k, v in tensors.items()}
 
 
 def cmd_save(args: argparse.Namespace) -> None:
@@ -46,7 +40,7 @@ def cmd_save(args: argparse.Namespace) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     # EMA weights in bf16 (loading casts them back to float32); the metadata's sha256 follows the file.
-    save_tensors_atomic(_bf16(load_file(str(state / WEIGHTS_NAME))), tmp / WEIGHTS_NAME,
+    save_tensors_atomic(bf16_copy(load_file(str(state / WEIGHTS_NAME))), tmp / WEIGHTS_NAME,
                         metadata={"format": "dpm-desktop-checkpoint"})
     meta = json.loads((state / META_NAME).read_text())
     meta["sha256"] = sha256_file(tmp / WEIGHTS_NAME)
@@ -57,7 +51,7 @@ def cmd_save(args: argparse.Namespace) -> None:
     # Adam's second moment takes ~1000 steps to rebuild and is kept; its first moment rebuilds in ~10 and is
     # left out, which keeps a 4.5 M-parameter state under 30 MB (weights, EMA, second moment in bf16).
     keep = {k: v for k, v in tensors.items() if k.startswith(("model.", "opt.")) and not k.endswith(".exp_avg")}
-    save_tensors_atomic(_bf16(keep), tmp / "train_state.safetensors")
+    save_tensors_atomic(bf16_copy(keep), tmp / "train_state.safetensors")
     train_state = json.loads((state / "train_state.json").read_text())
     atomic_write_json(tmp / "train_state.json", {k: train_state[k] for k in ("step", "elapsed_s", "cpu_s",
                                                                                "param_groups") if k in train_state})

@@ -9,8 +9,8 @@ its licences, the exact command, steps, wall time, device and the measured metri
 are copied unchanged, so the sha256 in the metadata still holds; with --bf16 their float32 tensors
 are stored as bfloat16 instead (half the size: the w64 photo models are 8.6 MiB instead of 17.2,
 so the working tree still travels to a GPU machine; on the denoising bench the bf16 copy of
-photo-rgb scored -0.002 +- 0.001 dB against its float32 weights), and the sha256 is taken anew. The
-loader casts them back to float32.
+photo-rgb scored -0.002 +- 0.001 dB against its float32 weights), and the sha256 is taken anew (the float32
+file's is kept as fp32_sha256). The loader casts them back to float32.
 """
 
 from __future__ import annotations
@@ -22,10 +22,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from dpm_desktop.core.checkpoint import META_NAME, WEIGHTS_NAME, atomic_write_json, load_checkpoint, sha256_file
+from dpm_desktop.core.checkpoint import (
+    META_NAME,
+    WEIGHTS_NAME,
+    atomic_write_json,
+    bf16_copy,
+    load_checkpoint,
+    save_tensors_atomic,
+    sha256_file,
+)
 
 
 def card_markdown(meta: dict[str, Any]) -> str:
@@ -93,10 +100,9 @@ def main() -> None:
     dest = Path(args.models_dir) / args.name
     dest.mkdir(parents=True, exist_ok=True)
     if args.bf16:
-        tensors = load_file(str(ckpt.meta["_paths"]["weights"]))
-        save_file({k: v.to(torch.bfloat16) if v.dtype == torch.float32 else v for k, v in tensors.items()},
-                  str(dest / WEIGHTS_NAME))  # float64 buffers (the schedule's betas) stay exact
-        meta["sha256"] = sha256_file(dest / WEIGHTS_NAME)
+        save_tensors_atomic(bf16_copy(load_file(str(ckpt.meta["_paths"]["weights"]))), dest / WEIGHTS_NAME,
+                            metadata={"format": "dpm-desktop-checkpoint"})
+        meta["fp32_sha256"], meta["sha256"] = meta["sha256"], sha256_file(dest / WEIGHTS_NAME)
         meta["weights_dtype"] = "bfloat16"
     else:
         shutil.copyfile(ckpt.meta["_paths"]["weights"], dest / WEIGHTS_NAME)

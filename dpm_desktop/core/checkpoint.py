@@ -45,6 +45,13 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def bf16_copy(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Float32 tensors as bfloat16 (half the size; loading casts them back to float32); float64 constants
+    (the schedule's betas) and scalars kept exact. The committed campaign state and the photo models'
+    shipped weights are stored this way."""
+    return {k: v.to(torch.bfloat16) if v.dtype == torch.float32 and v.dim() > 0 else v for k, v in tensors.items()}
+
+
 def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path,
                         metadata: dict[str, str] | None = None) -> None:
     try:

@@ -7,6 +7,9 @@ import numpy as np
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QImage
 
+from dpm_desktop.gui.model.restore_jobs import RestoreJobs
+from dpm_desktop.gui.model.settings import AppSettings
+
 from .helpers import paint_stroke, wait_idle
 
 
@@ -56,6 +59,18 @@ def test_fast_shows_its_cost_previews_and_applies(opened, qtbot):
     qtbot.mouseClick(w.result_panel.apply, Qt.MouseButton.LeftButton)
     changed = np.any(w.doc.pixels != original, axis=2)
     assert changed.any() and not changed[~mask].any()
+
+    # The measured speeds are saved: the next session shows a time before its first fill.
+    paint_stroke(w, [(90, 30), (110, 40)])
+    w.controller.settings.sync()
+    settings = AppSettings()  # a new session's settings: the same file (DPM_DESKTOP_HOME)
+    expected = RestoreJobs(w.doc, None, settings).expectation(w.controller.params)
+    assert expected is not None and expected.seconds is not None and expected.seconds > 0
+    assert RestoreJobs(w.doc).expectation(w.controller.params).seconds is None  # without them, none
+    settings.q.setValue("inpaint/rates", '{"m\\tcpu": -1, "guess": "x", "patch": 1e300}')  # a damaged file
+    assert settings.fill_rates == {}
+    settings.q.setValue("inpaint/rates", "[1, 2")
+    assert settings.fill_rates == {} and RestoreJobs(w.doc, None, settings).rates == {}
 
 
 def test_best_costs_more_and_cancels_within_a_step(opened, qtbot):

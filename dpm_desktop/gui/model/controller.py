@@ -53,7 +53,7 @@ class RestoreController(QObject):
         self.doc = Document(self)
         self.catalogue = ModelCatalogue(self)
         self.opener = PhotoOpener(self.doc, self.settings, self)
-        self.jobs = RestoreJobs(self.doc, self)
+        self.jobs = RestoreJobs(self.doc, self, self.settings)
         self.defects = DefectFinder(self.doc, self)  # Mask > Find Defects
         self.save_options = SaveOptions()
         self.params = self._with_known_model(self.settings.task)

@@ -1,7 +1,7 @@
 """The restorations and batches of the open photo, in the background: one job at a time, of either
 kind (krita-ai-diffusion's ``JobQueue``, reduced to what one photo needs). A result is put into the
 document only if it was computed for the photo open now; the time a fill took is kept, per model and
-device, to say how long the next one will take."""
+device, to say how long the next one will take (and in the settings, for the next session)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ from ..workers.jobs import JobInput, run_job
 from ..workers.runner import JobRunner
 from .document import Document
 from .result import PendingResult
+from .settings import AppSettings
 from .task import TaskParams
+
+_GUESS, _PATCH = "guess", "patch"  # the CPU rates' keys in the saved rates; network rates are "model\tdevice"
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class Expectation:
     """What the fill the task panel would run now will cost."""
 
     calls: int  # network calls, all candidates together
-    seconds: float | None  # at the rate an earlier fill measured on this model and device; None before one
+    seconds: float | None  # at the rate an earlier fill measured on this model and device; None before any
 
 
 class RestoreJobs(QObject):
@@ -44,14 +47,20 @@ class RestoreJobs(QObject):
     batchFailed = Signal(str, str)
     batchCancelled = Signal()
 
-    def __init__(self, doc: Document, parent: QObject | None = None) -> None:
+    def __init__(self, doc: Document, parent: QObject | None = None, settings: AppSettings | None = None) -> None:
         super().__init__(parent)
         self.doc = doc
+        self.settings = settings
         self.runner = JobRunner(self)
         self.batch_runner = JobRunner(self)
-        self.rates: dict[tuple[str | None, str], float] = {}  # seconds per megapixel-call, by (model, device)
-        self.guess_rate: float | None = None  # seconds per hole pixel of the spectral first guess (CPU)
-        self.patch_rate: float | None = None  # seconds per hole pixel that patches render (CPU, per candidate)
+        saved = settings.fill_rates if settings is not None else {}
+        # seconds per megapixel-call, by (model, device)
+        self.rates: dict[tuple[str | None, str], float] = {
+            (model or None, device): v for k, v in saved.items() if k.count("\t") == 1
+            for model, device in [k.split("\t")]}
+        self.guess_rate: float | None = saved.get(_GUESS)  # seconds per hole pixel of the spectral first guess (CPU)
+        # seconds per hole pixel that patches render (CPU, per candidate)
+        self.patch_rate: float | None = saved.get(_PATCH)
         r = self.runner
         for outcome in (r.finished, r.failed, r.cancelled):
             outcome.connect(lambda *_: self.ended.emit())  # connected first: sent before the outcome
@@ -143,8 +152,18 @@ class RestoreJobs(QObject):
                 apart = (guess_s if cost.guess_pixels else 0.0) + (patch_s if cost.patch_pixels else 0.0)
                 network_s = max(result.elapsed_s - apart, 0.0)
                 self.rates[(p.model, p.device)] = network_s / (cost.megapixel_calls * p.candidates)
+            self._save_rates()
         self.doc.set_result(result)
         self.finished.emit(result)
+
+    def _save_rates(self) -> None:
+        if self.settings is None:
+            return
+        saved = {f"{model or ''}\t{device}": v for (model, device), v in self.rates.items()}
+        for key, v in ((_GUESS, self.guess_rate), (_PATCH, self.patch_rate)):
+            if v is not None:
+                saved[key] = v
+        self.settings.fill_rates = saved
 
     def shutdown(self) -> None:
         for runner in (self.runner, self.batch_runner):

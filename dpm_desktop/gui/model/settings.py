@@ -106,6 +106,26 @@ class AppSettings:
     def task(self, params: TaskParams) -> None:
         self.q.setValue("task/params", json.dumps(params.to_dict()))
 
+    # measured speeds -----------------------------------------------------------------------
+    @property
+    def fill_rates(self) -> dict[str, float]:
+        """The speeds the last fills measured (restore_jobs.RestoreJobs: seconds per megapixel-call by
+        model and device, per hole pixel of the first guess and of the patches), so that the cost
+        shown before Run carries a time from the first fill of a new session on. Only positive,
+        finite numbers are read back: anything else in the file is ignored."""
+        try:
+            data = json.loads(str(self._get("inpaint/rates", "{}", str)))
+        except ValueError:
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): float(v) for k, v in data.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1e6}
+
+    @fill_rates.setter
+    def fill_rates(self, rates: dict[str, float]) -> None:
+        self.q.setValue("inpaint/rates", json.dumps(rates))
+
     # window ------------------------------------------------------------------------------
     def window_state(self) -> tuple[QByteArray | None, QByteArray | None]:
         geo, state = self.q.value("window/geometry"), self.q.value("window/state")

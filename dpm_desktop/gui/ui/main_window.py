@@ -330,7 +330,7 @@ class MainWindow(QMainWindow):
         else:
             when = (f", about {format_seconds(expected.seconds)}" if expected.seconds is not None
                     else " (the time shows after a first fill)")
-            text = f"≈ {expected.calls} network calls{when}"
+            text = f"≈ {expected.calls} network call{'s' if expected.calls != 1 else ''}{when}"
         self.task_panel.set_expectation(text)
 
     # messages --------------------------------------------------------------------------------

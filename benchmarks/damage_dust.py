@@ -17,6 +17,8 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
+from dpm_desktop.core.blur import gaussian_blur
+
 SUPER = 4
 
 
@@ -38,15 +40,6 @@ def _fibre(rng: np.random.Generator, cx: float, cy: float) -> list[tuple[float, 
     return [(x * SUPER, yv * SUPER) for x, yv in zip(xs, ys, strict=True)]
 
 
-def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
-    r = max(1, int(np.ceil(3 * sigma)))
-    k = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2))
-    k /= k.sum()
-    p = np.pad(a, r, mode="edge")
-    p = sum(k[i] * p[i:i + a.shape[0]] for i in range(2 * r + 1))
-    return sum(k[i] * p[:, i:i + a.shape[1]] for i in range(2 * r + 1))
-
-
 def film_dust(pixels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(damaged H x W x C float32 after a JPEG round trip, H x W bool truth). A grain per 2,500 px,
     a fibre per 25,000 px."""
@@ -66,7 +59,7 @@ def film_dust(pixels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
         if not cover.any():
             continue
         truth |= cover > 0.5
-        a = np.clip(_blur(cover, rng.uniform(0.4, 1.2)) * rng.uniform(0.6, 1.0), 0, 1)[:, :, None]
+        a = np.clip(gaussian_blur(cover, rng.uniform(0.4, 1.2)) * rng.uniform(0.6, 1.0), 0, 1)[:, :, None]
         tone = rng.uniform(0.85, 1.0) if rng.random() < 0.67 else rng.uniform(0.0, 0.15)
         out = out * (1 - a) + tone * a
     u8 = np.round(np.clip(out, 0, 1) * 255).astype(np.uint8)

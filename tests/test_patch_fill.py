@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dpm_desktop.core.blur import gaussian_blur
 from dpm_desktop.core.masks import biharmonic_fill, harmonic_fill
 from dpm_desktop.core.patch_fill import MATCH_ERROR, _complete, add_texture, patch_fill, texture_weight
 from dpm_desktop.core.progress import Cancelled
@@ -151,3 +152,19 @@ def test_a_coherent_copy_has_no_error_inside_and_its_seams_do() -> None:
     assert (error[mask] == 0).mean() > 0.05  # blocks copied whole
     assert np.percentile(error[mask], 90) > MATCH_ERROR[1]  # the seams between them
     assert np.array_equal(patch_fill(noise, mask), filled)
+
+
+def test_the_one_gaussian_blur_keeps_mass_and_has_the_asked_spread() -> None:
+    """core.blur.gaussian_blur (patch fill, synthetic damage, the bench's dust): an impulse far from
+    the edges keeps its sum and spreads with variance sigma^2 per axis; channels are blurred apart."""
+    a = np.zeros((41, 41, 2), np.float32)
+    a[20, 20, 0] = 1.0
+    a[10, 30, 1] = 2.0
+    out = gaussian_blur(a, 2.0)
+    assert out.dtype == np.float32 and out.shape == a.shape
+    assert abs(out[..., 0].sum() - 1) < 1e-5 and abs(out[..., 1].sum() - 2) < 1e-4
+    ys = np.arange(41)[:, None] - 20
+    assert abs((out[..., 0] * ys**2).sum() - 4.0) < 0.05  # truncated at 3 sigma: a hair under 4
+    assert np.allclose(gaussian_blur(a[..., 1], 2.0), out[..., 1], atol=1e-7)
+    flat = np.full((9, 9), 0.3)  # edges replicated: a constant stays constant, float64 stays float64
+    assert gaussian_blur(flat, 1.5).dtype == np.float64 and np.allclose(gaussian_blur(flat, 1.5), 0.3)

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from .blur import gaussian_blur
+
 SUPER = 4  # supersampling factor of the stroke canvas (antialiased edges)
 ON_ALPHA = 0.35  # opacity from which a pixel counts as damaged
 OFF_ALPHA = 0.06  # below this, undamaged; between the two, ignored in the loss
@@ -145,16 +147,6 @@ def _stain_alpha(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     ys, xs = slice(max(0, y0), min(h, y0 + 2 * size)), slice(max(0, x0), min(w, x0 + 2 * size))
     a[ys, xs] = soft[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
     return a
-
-
-def gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur of an H x W float array (edges replicated); numpy only."""
-    r = max(1, int(np.ceil(3 * sigma)))
-    k = np.exp(-np.arange(-r, r + 1) ** 2 / (2 * sigma**2))
-    k /= k.sum()
-    p = np.pad(a, r, mode="edge")
-    p = sum(k[i] * p[i:i + a.shape[0]] for i in range(2 * r + 1))
-    return sum(k[i] * p[:, i:i + a.shape[1]] for i in range(2 * r + 1)).astype(np.float32)
 
 
 def synth_damage(clean: np.ndarray, rng: np.random.Generator, *, clean_share: float = 0.3,

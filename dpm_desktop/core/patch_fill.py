@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .blur import gaussian_blur
 from .masks import dilate, harmonic_fill, hole_radius
 
 PATCH = 7  # patch side (odd)
@@ -79,18 +80,6 @@ class _Level:
 
     def refresh(self) -> None:
         self.flat = self.padded(self.image)
-
-
-def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian blur of about ``sigma`` px (binomial passes; H x W x C), edges replicated."""
-    out = image
-    for _ in range(max(1, round(2 * sigma * sigma))):
-        for axis in (0, 1):
-            p = np.pad(out, [(1, 1) if a == axis else (0, 0) for a in range(out.ndim)], mode="edge")
-            n = out.shape[axis]
-            out = 0.25 * np.take(p, range(n), axis=axis) + 0.5 * np.take(p, range(1, n + 1), axis=axis) \
-                + 0.25 * np.take(p, range(2, n + 2), axis=axis)
-    return out.astype(np.float32)
 
 
 def _pyramid(image: np.ndarray, hole: np.ndarray, radius: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -227,7 +216,7 @@ def add_texture(pixels: np.ndarray, mask: np.ndarray, fill: np.ndarray, *, level
     ``fill`` elsewhere (:func:`texture_weight`). Only masked pixels differ from ``pixels``."""
     hole = np.asarray(mask, bool)
     textured, seams = _complete(pixels, hole, seed, PATCH, 4, fill, levels, check)
-    layout = np.sqrt(((_blur(textured, LAYOUT_SIGMA) - _blur(fill, LAYOUT_SIGMA)) ** 2).mean(axis=2))
+    layout = np.sqrt(((gaussian_blur(textured, LAYOUT_SIGMA) - gaussian_blur(fill, LAYOUT_SIGMA)) ** 2).mean(axis=2))
     weight = texture_weight(seams, layout)[..., None]
     out = pixels.astype(np.float32, copy=True)
     out[hole] = (weight * textured + (1 - weight) * fill)[hole]
@@ -239,7 +228,7 @@ def texture_weight(seams: np.ndarray, layout: np.ndarray) -> np.ndarray:
     here) and their low-pass departure from the smooth fill (``layout``): 1 where the two together
     are below MATCH_ERROR's first value, 0 above its second, linear between."""
     lo, hi = MATCH_ERROR
-    error = np.hypot(_blur(seams[..., None], SEAM_SIGMA)[..., 0], layout)
+    error = np.hypot(gaussian_blur(seams, SEAM_SIGMA), layout)
     return np.clip((hi - error) / (hi - lo), 0, 1)
 
 

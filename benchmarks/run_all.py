@@ -1,4 +1,5 @@
-"""Run every benchmark part in one go, print all tables, and write an index of the results.
+"""Run every benchmark part in one go (or some: ``--parts``), print their tables, and write the index
+of the results, README.md: every part's latest tables, those of the parts not run now kept as they were.
 
     python -m benchmarks.run_all                      # the full suite (about 30-45 minutes on 2 cores)
     python -m benchmarks.run_all --quick --model runs/photo-rgb
@@ -81,14 +82,22 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - t0
 
     env = environment()
+    ran = ", ".join(f"{k} {v / 60:.1f} min" for k, v in durations.items())
+    earlier = [n for n in PARTS if n not in args.parts and (out / f"{n}.md").exists()]
     lines = ["# DPM Desktop benchmarks", "", environment_line(env), "",
-             f"Total time {total / 60:.1f} min: "
-             + ", ".join(f"{k} {v / 60:.1f} min" for k, v in durations.items())
+             f"This run: {', '.join(args.parts)}; total time {total / 60:.1f} min: {ran}"
              + ("." if not failed else f". FAILED: {', '.join(failed)}."), ""]
-    for name in args.parts:
+    if earlier:
+        lines += [f"Kept from earlier runs (each section's Machine line says where and when): {', '.join(earlier)}. "
+                  "Compare times across runs by their ratio to CBM3D, which each part measures itself.", ""]
+    # Every part's latest tables, in the suite's order: a run of some parts updates their sections only.
+    for name in PARTS:
         md = out / f"{name}.md"
-        if name not in failed and md.exists():
-            lines += [md.read_text(), ""]
+        if not md.exists():
+            continue
+        if name in failed:
+            lines += [f"**{name} FAILED in this run; its section below is from an earlier run.**", ""]
+        lines += [md.read_text(), ""]
     summary = out / "README.md"
     summary.write_text("\n".join(lines))
     print("\n\n" + "\n".join(lines), flush=True)

@@ -70,6 +70,7 @@ class RestoreController(QObject):
         o.opened.connect(self._on_opened)
         o.failed.connect(self._on_open_failed)
         j.finished.connect(self._on_finished)
+        j.rateMeasured.connect(self._update_expectation)
         j.failed.connect(lambda m, details: self.error.emit(
             "The restoration failed", m + "\n\nThe photo was not changed.", details))
         j.cancelled.connect(lambda: self.status.emit("Cancelled; the photo was not changed", 5000))
@@ -246,7 +247,10 @@ class RestoreController(QObject):
         self.status.emit("Result ready: compare, then Apply (Ctrl+Enter) or Discard", 8000)
 
     def _update_expectation(self) -> None:
-        self.expectationChanged.emit(self.jobs.expectation(self.params))
+        expected = self.jobs.expectation(self.params)
+        self.expectationChanged.emit(expected)
+        if expected is not None and expected.seconds is None:
+            self.jobs.warm_up(self.params)  # its rate arrives by rateMeasured
 
     # batch -----------------------------------------------------------------------------------
     def can_batch(self) -> bool:

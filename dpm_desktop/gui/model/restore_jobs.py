@@ -5,15 +5,19 @@ device, to say how long the next one will take (and in the settings, for the nex
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QImage
 
 from dpm_desktop.core.inpaint import estimate_cost
+from dpm_desktop.core.progress import CancelToken
 
 from ..workers.batch import BatchPlan, run_batch
 from ..workers.jobs import JobInput, run_job
+from ..workers.rate_probe import Rates, fill_rates, probe_rates
 from ..workers.runner import JobRunner
 from .document import Document
 from .result import PendingResult
@@ -46,6 +50,8 @@ class RestoreJobs(QObject):
     batchFinished = Signal(object)  # BatchReport
     batchFailed = Signal(str, str)
     batchCancelled = Signal()
+    rateMeasured = Signal()  # a warm-up measured a model's speed: the expected time can show
+    _probed = Signal(object, object)  # (model, device), Rates or None; from the probe's thread
 
     def __init__(self, doc: Document, parent: QObject | None = None, settings: AppSettings | None = None) -> None:
         super().__init__(parent)
@@ -61,6 +67,9 @@ class RestoreJobs(QObject):
         self.guess_rate: float | None = saved.get(_GUESS)  # seconds per hole pixel of the spectral first guess (CPU)
         # seconds per hole pixel that patches render (CPU, per candidate)
         self.patch_rate: float | None = saved.get(_PATCH)
+        self._probing: set[tuple[str | None, str]] = set()  # warm-ups under way (or ended: not retried)
+        self._probe_token = CancelToken()  # a real job cancels the warm-up: they would share the cores
+        self._probed.connect(self._on_probed)
         r = self.runner
         for outcome in (r.finished, r.failed, r.cancelled):
             outcome.connect(lambda *_: self.ended.emit())  # connected first: sent before the outcome
@@ -95,6 +104,7 @@ class RestoreJobs(QObject):
         """Restore in the background; False when nothing started (a job runs, or shutting down)."""
         if not self.settle():
             return False
+        self._probe_token.cancel()
         return self.runner.start(lambda reporter: run_job(job, reporter), context=job)
 
     def start_batch(self, plan: BatchPlan) -> bool:
@@ -131,6 +141,38 @@ class RestoreJobs(QObject):
             seconds = seconds + self.patch_rate * patch_px if self.patch_rate else None
         return Expectation(cost.calls * params.candidates, seconds)
 
+    def warm_up(self, params: TaskParams) -> None:
+        """Before a model's first fill on this machine: load it and time a fill of a synthetic photo in
+        a background thread (workers.rate_probe), so that the cost shown before Run carries a time.
+        Once per model and device; the user's own fills' measurements replace the probe's."""
+        key = (params.model, params.device)
+        if params.task != "inpaint" or key in self.rates or key in self._probing or not self.doc.has_image:
+            return
+        self._probing.add(key)
+        channels = self.doc.channels
+        token = self._probe_token = CancelToken()
+
+        def probe() -> None:
+            try:
+                rates: Rates | None = probe_rates(key[0], key[1], channels, token)
+            except Exception:  # cancelled; or a model that fails here fails again on Run, with its message
+                rates = None
+            with contextlib.suppress(RuntimeError):  # the window closed meanwhile
+                self._probed.emit(key, rates)  # queued to the GUI thread
+
+        threading.Thread(target=probe, name="dpm-rate-probe", daemon=True).start()
+
+    def _on_probed(self, key: tuple[str | None, str], rates: Rates | None) -> None:
+        if rates is None:
+            return
+        # What a fill of the user's own measured (one may have ended meanwhile) counts over the probe's.
+        if rates.network is not None:
+            self.rates.setdefault(key, rates.network)
+        self.guess_rate = self.guess_rate or rates.guess
+        self.patch_rate = self.patch_rate or rates.patch
+        self._save_rates()
+        self.rateMeasured.emit()
+
     def _on_finished(self, result: PendingResult) -> None:
         job: JobInput | None = self.runner.context
         if job is None or job.generation != self.doc.generation:
@@ -141,17 +183,12 @@ class RestoreJobs(QObject):
         p = job.params
         if p.task == "inpaint" and job.coverage is not None:  # the time per megapixel-call, for the next estimates
             cost = estimate_cost(job.coverage > 0, **p.inpaint_settings())
-            guess_s = float(result.params.get("guess_s", 0.0))
-            patch_s = float(result.params.get("patch_s", 0.0))
-            if cost.guess_pixels and guess_s > 0:
-                self.guess_rate = guess_s / cost.guess_pixels
-            if cost.patch_pixels and patch_s > 0:
-                self.patch_rate = patch_s / (cost.patch_pixels * p.candidates)
-            if cost.megapixel_calls > 0:
-                # A preview's first guess (guess_pixels 0) is not estimated apart: it counts as the network's time.
-                apart = (guess_s if cost.guess_pixels else 0.0) + (patch_s if cost.patch_pixels else 0.0)
-                network_s = max(result.elapsed_s - apart, 0.0)
-                self.rates[(p.model, p.device)] = network_s / (cost.megapixel_calls * p.candidates)
+            measured = fill_rates(cost, result.elapsed_s, float(result.params.get("guess_s", 0.0)),
+                                  float(result.params.get("patch_s", 0.0)), p.candidates)
+            self.guess_rate = measured.guess or self.guess_rate
+            self.patch_rate = measured.patch or self.patch_rate
+            if measured.network is not None:
+                self.rates[(p.model, p.device)] = measured.network
             self._save_rates()
         self.doc.set_result(result)
         self.finished.emit(result)

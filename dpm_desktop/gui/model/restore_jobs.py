@@ -69,6 +69,7 @@ class RestoreJobs(QObject):
         self.patch_rate: float | None = saved.get(_PATCH)
         self._probing: set[tuple[str | None, str]] = set()  # warm-ups under way (or ended: not retried)
         self._probe_token = CancelToken()  # a real job cancels the warm-up: they would share the cores
+        self._probe_thread: threading.Thread | None = None
         self._probed.connect(self._on_probed)
         r = self.runner
         for outcome in (r.finished, r.failed, r.cancelled):
@@ -160,7 +161,8 @@ class RestoreJobs(QObject):
             with contextlib.suppress(RuntimeError):  # the window closed meanwhile
                 self._probed.emit(key, rates)  # queued to the GUI thread
 
-        threading.Thread(target=probe, name="dpm-rate-probe", daemon=True).start()
+        self._probe_thread = threading.Thread(target=probe, name="dpm-rate-probe", daemon=True)
+        self._probe_thread.start()
 
     def _on_probed(self, key: tuple[str | None, str], rates: Rates | None) -> None:
         if rates is None:
@@ -203,5 +205,8 @@ class RestoreJobs(QObject):
         self.settings.fill_rates = saved
 
     def shutdown(self) -> None:
+        self._probe_token.cancel()  # stopped at its next step, not left running into interpreter exit
+        if self._probe_thread is not None:
+            self._probe_thread.join(timeout=10)
         for runner in (self.runner, self.batch_runner):
             runner.shutdown()

@@ -8,6 +8,7 @@ SIGTERM (143) or SIGHUP (129), after removing its temporary files (see :mod:`cli
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -493,7 +494,8 @@ if __name__ == "__main__":
         # Skip the interpreter's teardown, where gloo's threads abort about one exit in four under
         # load ("terminate called without an active exception", SIGABRT with no Python frame),
         # which failed a finished run.
-        sys.stdout.flush()
-        sys.stderr.flush()
+        with contextlib.suppress(OSError):  # a closed pipe must not keep the worker from its exit
+            sys.stdout.flush()
+            sys.stderr.flush()
         os._exit(status)
     sys.exit(status)

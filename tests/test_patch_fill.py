@@ -163,8 +163,12 @@ def test_the_one_gaussian_blur_keeps_mass_and_has_the_asked_spread() -> None:
     out = gaussian_blur(a, 2.0)
     assert out.dtype == np.float32 and out.shape == a.shape
     assert abs(out[..., 0].sum() - 1) < 1e-5 and abs(out[..., 1].sum() - 2) < 1e-4
-    ys = np.arange(41)[:, None] - 20
-    assert abs((out[..., 0] * ys**2).sum() - 4.0) < 0.05  # truncated at 3 sigma: a hair under 4
+    d2 = (np.arange(41) - 20.0) ** 2
+    k = np.exp(-np.arange(-6, 7) ** 2 / 8.0)
+    truncated = float((k * np.arange(-6, 7) ** 2).sum() / k.sum())  # the kernel ends at 3 sigma: 3.951
+    assert abs((out[..., 0] * d2[:, None]).sum() - truncated) < 1e-3  # spread down the rows
+    assert abs((out[..., 0] * d2[None, :]).sum() - truncated) < 1e-3  # and along them
     assert np.allclose(gaussian_blur(a[..., 1], 2.0), out[..., 1], atol=1e-7)
     flat = np.full((9, 9), 0.3)  # edges replicated: a constant stays constant, float64 stays float64
     assert gaussian_blur(flat, 1.5).dtype == np.float64 and np.allclose(gaussian_blur(flat, 1.5), 0.3)
+    assert np.array_equal(gaussian_blur(a, 0.0), a)  # no blur at sigma 0

@@ -67,9 +67,10 @@ class RestoreJobs(QObject):
         self.guess_rate: float | None = saved.get(_GUESS)  # seconds per hole pixel of the spectral first guess (CPU)
         # seconds per hole pixel that patches render (CPU, per candidate)
         self.patch_rate: float | None = saved.get(_PATCH)
-        self._probing: set[tuple[str | None, str]] = set()  # warm-ups under way (or ended: not retried)
+        self._probing: set[tuple[str | None, str]] = set()  # warm-ups started (ended or cancelled: not repeated)
         self._probe_token = CancelToken()  # a real job cancels the warm-up: they would share the cores
         self._probe_thread: threading.Thread | None = None
+        self._closed = False  # shut down: no more probes
         self._probed.connect(self._on_probed)
         r = self.runner
         for outcome in (r.finished, r.failed, r.cancelled):
@@ -111,6 +112,7 @@ class RestoreJobs(QObject):
     def start_batch(self, plan: BatchPlan) -> bool:
         if not self.settle():
             return False
+        self._probe_token.cancel()
         return self.batch_runner.start(lambda reporter: run_batch(plan, reporter), context=plan)
 
     def cancel(self) -> bool:
@@ -145,9 +147,14 @@ class RestoreJobs(QObject):
     def warm_up(self, params: TaskParams) -> None:
         """Before a model's first fill on this machine: load it and time a fill of a synthetic photo in
         a background thread (workers.rate_probe), so that the cost shown before Run carries a time.
-        Once per model and device; the user's own fills' measurements replace the probe's."""
+        Once per model and device (a probe that a Run cancelled is not repeated: the fill measures),
+        one probe at a time, never beside a running job; the user's own fills' measurements replace
+        the probe's."""
         key = (params.model, params.device)
-        if params.task != "inpaint" or key in self.rates or key in self._probing or not self.doc.has_image:
+        known = key in self.rates and self.guess_rate is not None and self.patch_rate is not None
+        probing = self._probe_thread is not None and self._probe_thread.is_alive()
+        if (params.task != "inpaint" or known or key in self._probing or probing or self._closed or self.busy
+                or not self.doc.has_image):
             return
         self._probing.add(key)
         channels = self.doc.channels
@@ -168,7 +175,7 @@ class RestoreJobs(QObject):
         if rates is None:
             return
         # What a fill of the user's own measured (one may have ended meanwhile) counts over the probe's.
-        if rates.network is not None:
+        if rates.network:
             self.rates.setdefault(key, rates.network)
         self.guess_rate = self.guess_rate or rates.guess
         self.patch_rate = self.patch_rate or rates.patch
@@ -205,8 +212,9 @@ class RestoreJobs(QObject):
         self.settings.fill_rates = saved
 
     def shutdown(self) -> None:
+        self._closed = True
         self._probe_token.cancel()  # stopped at its next step, not left running into interpreter exit
         if self._probe_thread is not None:
-            self._probe_thread.join(timeout=10)
+            self._probe_thread.join(timeout=5)  # a model load (under a second) is the longest wait
         for runner in (self.runner, self.batch_runner):
             runner.shutdown()

@@ -115,7 +115,7 @@ class AppSettings:
         finite numbers are read back: anything else in the file is ignored."""
         try:
             data = json.loads(str(self._get("inpaint/rates", "{}", str)))
-        except ValueError:
+        except (ValueError, RecursionError):  # a damaged or hostile file
             return {}
         if not isinstance(data, dict):
             return {}

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dpm_desktop.core.blur import gaussian_blur
+from dpm_desktop.core.device import pick_device
 from dpm_desktop.core.inpaint import InpaintCost, estimate_cost, inpaint
+from dpm_desktop.core.model_cache import get_model
 from dpm_desktop.core.progress import CancelToken, Reporter
 from dpm_desktop.core.spectral_fill import spectral_fill
 
@@ -50,6 +52,7 @@ def probe_rates(model: str | None, device: str, channels: int, token: CancelToke
     guess = (time.perf_counter() - start) / small.sum()
     large = np.zeros((256, 256), bool)
     large[80:176, 80:176] = True
+    get_model(model, channels=channels, device=pick_device(device))  # loaded before the clock starts
     start = time.perf_counter()
     result = inpaint(photo, large, model=model, device=device, reporter=reporter)
     elapsed = time.perf_counter() - start

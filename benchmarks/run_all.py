@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
               *(["--out", str(args.out)] if args.out else [])]
     out = args.out or (QUICK_DIR if args.quick else RESULTS_DIR)
     t0 = time.perf_counter()
-    failed, durations = [], {}
+    failed, durations, written = [], {}, set()
     for name in args.parts:
         part_args = [*common]
         if name == "likelihood":
@@ -72,12 +72,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             part_args += ["--model", args.model]
         print(f"\n=== {name}: python -m benchmarks.{name} {' '.join(part_args)}", flush=True)
-        start = time.perf_counter()
+        start, started_at = time.perf_counter(), time.time()
         try:
-            PARTS[name](part_args)
-        except Exception:
+            rc = PARTS[name](part_args)
+        except (Exception, SystemExit) as e:  # a part's argparse exit must not end the suite
             traceback.print_exc()
+            rc = e.code if isinstance(e, SystemExit) else 1
+        if rc:
             failed.append(name)
+        md = out / f"{name}.md"
+        if md.exists() and md.stat().st_mtime >= started_at:
+            written.add(name)
         durations[name] = time.perf_counter() - start
     total = time.perf_counter() - t0
 
@@ -96,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         if not md.exists():
             continue
         if name in failed:
-            lines += [f"**{name} FAILED in this run; its section below is from an earlier run.**", ""]
+            when = "written by this run before it failed" if name in written else "from an earlier run"
+            lines += [f"**{name} FAILED in this run; its section below is {when}.**", ""]
         lines += [md.read_text(), ""]
     summary = out / "README.md"
     summary.write_text("\n".join(lines))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -56,12 +57,26 @@ def _install_excepthook(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
+def display_problem(argv: list[str], env: dict[str, str] | os._Environ[str] = os.environ) -> str | None:
+    """Why the window cannot open on this machine, or None. On Linux without X or Wayland, Qt would
+    abort with a page of plugin messages and a core dump; say it in one line instead."""
+    if not sys.platform.startswith("linux") or env.get("QT_QPA_PLATFORM") or "-platform" in argv:
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set); run it in a "
+            "desktop session, or with QT_QPA_PLATFORM=offscreen for a check without a screen")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--self-test" in argv:  # packaging check (issue 7): engine + this window; see gui/selfcheck.py
         from .selfcheck import gui_main
 
-        return gui_main([a for a in argv if a != "--self-test"])
+        return gui_main([a for a in argv if a != "--self-test"])  # offscreen where there is no display
+    if (why := display_problem(argv)) is not None:
+        print(f"dpm-desktop: error: {why}", file=sys.stderr)
+        return 1
     app = create_app([sys.argv[0], *argv])
     window = create_window(argv)
     _install_excepthook(window)

@@ -301,3 +301,24 @@ def test_entry_point_main_opens_the_photo_and_exits_cleanly(gui_env, photo, qtbo
     assert app_module.main([str(photo)]) == 0
     assert windows[0].doc.path == photo
     assert not any(r.is_running for r in windows[0].controller.runners)
+
+
+def test_no_display_is_one_clear_line_not_a_qt_abort(tmp_path):
+    """On Linux without X or Wayland (and no QT_QPA_PLATFORM), Qt aborts with a page of plugin
+    messages and a core dump; the app says why in one line and exits 1 instead."""
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the check is for Linux displays")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["DPM_DESKTOP_HOME"] = str(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "dpm_desktop.gui.app"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("dpm-desktop: error: no display") and proc.stderr.count("\n") == 1
+    from dpm_desktop.gui.app import display_problem
+
+    assert display_problem([], {"DISPLAY": ":0"}) is None
+    assert display_problem([], {"QT_QPA_PLATFORM": "offscreen"}) is None
+    assert display_problem(["-platform", "offscreen"], {}) is None

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dpm_desktop.core.atomic import atomic_write_json
 from dpm_desktop.core.bits_units import converted, run_channels
-from dpm_desktop.core.checkpoint import META_NAME, WEIGHTS_NAME, bf16_copy, save_tensors_atomic, sha256_file
+from dpm_desktop.core.checkpoint import META_NAME, WEIGHTS_NAME, bf16_copy, save_tensors_atomic, write_bf16_weights
 from dpm_desktop.core.train import latest_intact_state, state_problem
 
 
@@ -40,10 +40,9 @@ def cmd_save(args: argparse.Namespace) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     # EMA weights in bf16 (loading casts them back to float32); the metadata's sha256 follows the file.
-    save_tensors_atomic(bf16_copy(load_file(str(state / WEIGHTS_NAME))), tmp / WEIGHTS_NAME,
-                        metadata={"format": "dpm-desktop-checkpoint"})
+    sha = write_bf16_weights(state / WEIGHTS_NAME, tmp / WEIGHTS_NAME)
     meta = json.loads((state / META_NAME).read_text())
-    meta["sha256"] = sha256_file(tmp / WEIGHTS_NAME)
+    meta["sha256"] = sha
     meta["campaign"] = {"saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "from": str(state),
                         "precision": "bf16 copy of a float32 state"}
     atomic_write_json(tmp / META_NAME, meta)

@@ -22,17 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file
-
-from dpm_desktop.core.checkpoint import (
-    META_NAME,
-    WEIGHTS_NAME,
-    atomic_write_json,
-    bf16_copy,
-    load_checkpoint,
-    save_tensors_atomic,
-    sha256_file,
-)
+from dpm_desktop.core.checkpoint import META_NAME, WEIGHTS_NAME, atomic_write_json, load_checkpoint, write_bf16_weights
 
 
 def card_markdown(meta: dict[str, Any]) -> str:
@@ -100,9 +90,8 @@ def main() -> None:
     dest = Path(args.models_dir) / args.name
     dest.mkdir(parents=True, exist_ok=True)
     if args.bf16:
-        save_tensors_atomic(bf16_copy(load_file(str(ckpt.meta["_paths"]["weights"]))), dest / WEIGHTS_NAME,
-                            metadata={"format": "dpm-desktop-checkpoint"})
-        meta["fp32_sha256"], meta["sha256"] = meta["sha256"], sha256_file(dest / WEIGHTS_NAME)
+        meta["fp32_sha256"] = meta["sha256"]
+        meta["sha256"] = write_bf16_weights(Path(ckpt.meta["_paths"]["weights"]), dest / WEIGHTS_NAME)
         meta["weights_dtype"] = "bfloat16"
     else:
         shutil.copyfile(ckpt.meta["_paths"]["weights"], dest / WEIGHTS_NAME)

@@ -52,6 +52,13 @@ def bf16_copy(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.to(torch.bfloat16) if v.dtype == torch.float32 and v.dim() > 0 else v for k, v in tensors.items()}
 
 
+def write_bf16_weights(src: Path, dest: Path) -> str:
+    """A weights file's :func:`bf16_copy`, written atomically to ``dest``; returns its sha256 (the
+    committed campaign state and ``scripts/publish_model.py --bf16`` write their weights this way)."""
+    save_tensors_atomic(bf16_copy(load_file(str(src))), dest, metadata={"format": "dpm-desktop-checkpoint"})
+    return sha256_file(dest)
+
+
 def save_tensors_atomic(tensors: dict[str, torch.Tensor], path: Path,
                         metadata: dict[str, str] | None = None) -> None:
     try:

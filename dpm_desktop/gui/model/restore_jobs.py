@@ -175,11 +175,7 @@ class RestoreJobs(QObject):
         if rates is None:
             return
         # What a fill of the user's own measured (one may have ended meanwhile) counts over the probe's.
-        if rates.network:
-            self.rates.setdefault(key, rates.network)
-        self.guess_rate = self.guess_rate or rates.guess
-        self.patch_rate = self.patch_rate or rates.patch
-        self._save_rates()
+        self._take(key, rates, replace=False)
         self.rateMeasured.emit()
 
     def _on_finished(self, result: PendingResult) -> None:
@@ -192,15 +188,20 @@ class RestoreJobs(QObject):
         p = job.params
         if p.task == "inpaint" and job.coverage is not None:  # the time per megapixel-call, for the next estimates
             cost = estimate_cost(job.coverage > 0, **p.inpaint_settings())
-            measured = fill_rates(cost, result.elapsed_s, float(result.params.get("guess_s", 0.0)),
-                                  float(result.params.get("patch_s", 0.0)), p.candidates)
-            self.guess_rate = measured.guess or self.guess_rate
-            self.patch_rate = measured.patch or self.patch_rate
-            if measured.network is not None:
-                self.rates[(p.model, p.device)] = measured.network
-            self._save_rates()
+            self._take((p.model, p.device), fill_rates(cost, result.elapsed_s, float(result.params.get("guess_s", 0.0)),
+                                                       float(result.params.get("patch_s", 0.0)), p.candidates))
         self.doc.set_result(result)
         self.finished.emit(result)
+
+    def _take(self, key: tuple[str | None, str], measured: Rates, *, replace: bool = True) -> None:
+        """Keep what was measured (``replace`` False: only where nothing is known yet) and save it."""
+        if measured.network and (replace or key not in self.rates):
+            self.rates[key] = measured.network
+        if measured.guess and (replace or self.guess_rate is None):
+            self.guess_rate = measured.guess
+        if measured.patch and (replace or self.patch_rate is None):
+            self.patch_rate = measured.patch
+        self._save_rates()
 
     def _save_rates(self) -> None:
         if self.settings is None:

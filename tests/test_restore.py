@@ -416,9 +416,9 @@ def test_fast_is_the_default_and_far_cheaper_than_best() -> None:
     mask[200:296, 180:276] = True  # the 96 px object in a 512 px photo
     fast, best = estimate_cost(mask, preset="fast"), estimate_cost(mask, preset="best")
     assert DEFAULT_PRESET == "fast"
-    assert fast.calls * 5 < best.calls  # few steps, most of them at the coarsest scale, where pixels are few
-    # The coarsest scale's batch of 8 draws counts 8 times its pixels (98 calls, 1.9 MP-calls, against 545 and 8.9)
-    assert fast.megapixel_calls < best.megapixel_calls / 4
+    assert fast.calls * 3 < best.calls  # few steps, most of them at the coarsest scale, where pixels are few
+    # The coarsest scale's batch of 8 draws counts 8 times its pixels (138 calls, 2.6 MP-calls, against 545 and 8.9)
+    assert fast.megapixel_calls < best.megapixel_calls / 3
 
 
 def test_the_x0_clamp_keeps_known_pixels_and_fills_the_hole(tiny_rgb_model) -> None:

@@ -191,9 +191,12 @@ class InpaintSettings:
 # 3 seeds, 128 px +0.26 +- 0.17 (12/18), 96 px -0.00 +- 0.34. 16 fills: +0.14 +- 0.18 (128 px, held-out).
 # Their finer scales refined from noise 0.3 or 0.5 instead of 0.4 (20 held-out crops, one seed, 96 / 128
 # px): -0.09 +- 0.04 / -0.00 +- 0.03 and +0.05 +- 0.04 / +0.01 +- 0.03 dB, detail unchanged: kept at 0.4.
-# A lead, not yet taken (Dec 7, step-103,750 model, 20 held-out crops, 3 seeds): their coarsest scale
-# resampled 5 times instead of 3 (~150 calls instead of 98, +16-20 % time): 96 px +0.39, 128 px +0.13 dB;
-# at equal calls (15 x 5, 20 x 4) no gain; a 4th coarser scale -0.45, context 64 +0.01. To confirm on the bench.
+# Their coarsest scale resampled 5 times instead of 3 (Dec 7, step-103,750 model; 138 calls instead of
+# 98, 2.6 MP-calls instead of 1.9, +20 % time: the coarsest calls are small): held-out crops as above,
+# 3 seeds, 96 px +0.39 dB, 128 px +0.13; the bench, paired over 3 seeds, 96 px +0.32 +- 0.31 (12 of 18
+# better), 128 px -0.01 +- 0.25. 4 times (118 calls): bench +0.33 +- 0.23 / +0.01 +- 0.14, held-out
+# (2 seeds) +0.54 +- 0.28 / -0.36 +- 0.34: no surer at 128 px. The same calls spent as 15 x 5 or
+# 20 x 4: no gain; a 4th coarser scale -0.45, context 64 +0.01.
 _THIN = {"steps": 1, "resample": 1, "start_noise": 0.047, "final_noise": 0.047, "guess": "spectral",
          "noise_guess": False}
 _SHORT = {"steps": 15, "resample": 3, "start_noise": 0.2, "guess": "spectral", "refine_steps": 4, "refine_resample": 1,
@@ -201,7 +204,7 @@ _SHORT = {"steps": 15, "resample": 3, "start_noise": 0.2, "guess": "spectral", "
 PRESETS: dict[str, InpaintSettings] = {
     "fast": InpaintSettings(steps=50, resample=5, refine_steps=6, refine_resample=2, context=32,
                             by_scales={0: _THIN, 1: _SHORT, 2: _SHORT,
-                                       3: {"steps": 25, "resample": 3, "coarse_mean": 8, "texture": True}}),
+                                       3: {"steps": 25, "resample": 5, "coarse_mean": 8, "texture": True}}),
     "best": InpaintSettings(steps=50, resample=5),
 }
 DEFAULT_PRESET = "fast"

@@ -124,79 +124,15 @@ class InpaintSettings:
         return self.resample if coarsest or self.refine_resample is None else self.refine_resample
 
 
-# Measured on the benchmark photos (make bench, "object removal": 4 photos of 512 px, 2 CPU cores;
-# one fill each, so differences under ~1 dB are noise). Large holes (3 coarser scales): the coarsest
-# scale decides the structure and costs little (a 96 px hole is 12 px there); fast spends 6 steps,
-# resampled twice, on each finer scale. At first it kept best's full RePaint chain (50 steps x 5) at
-# the coarsest: 96 px holes 19.65 dB in 263 calls (~10 s) against best's 20.10 dB in 545 calls
-# (~2 min); a 15-step chain started from the noised biharmonic fill was 4 dB worse there. Since Dec 2
-# it draws 4 coarse fills at once in 25 steps x 3 and refines their mean (``coarse_mean``): on 16
-# crops of held-out photos (data/photos' 5 % split, 384 px), 128 px holes +0.43 +- 0.31 dB and 96 px
-# +0.07 +- 0.19 against the full chain, in 98 calls and ~20 % less time (one coarse draw in 25 x 3:
-# -0.55 dB; the mean of 4 full chains: +1.06 +- 0.93 but 1.7x the time; the 4 started from the
-# biharmonic fill noised to 0.7 or 0.9: -0.06 / -0.03, no better). Holes up to ~64 px (1-2 coarser
-# scales): that short chain from the noised biharmonic fill did better (48 px holes: 27.9 dB in 43
-# calls, 2 s, against 26.0 dB in ~230 calls for the long coarse chain). Thin masks (scratches, text),
-# where one call covers the whole masked area: the spectral fill read as the state at noise 0.047
-# (6/255 of the photo's range), one call giving its posterior mean. On 8 crops of held-out photos
-# (data/photos' 5 % split), hole PSNR text / scratches / brush strokes up to 16 px: 30.66 / 29.44 /
-# 27.96 dB, against 30.54 / 29.32 / 28.08 for the spectral fill alone, 30.22 / 28.96 / 27.83 for
-# OpenCV's FSR fast, and 29.50 / 28.44 / 26.12 for the biharmonic fill noised to 0.1 and refined in
-# one call (the default until Dec 2); reading it at 0.03 or 0.07 scored within 0.1 dB of 0.047.
-# Holes of 1-2 coarser scales (Dec 3): the short chain starts from the spectral fill noised to 0.2
-# instead of the biharmonic fill noised to 0.3. On 16 crops of held-out photos (data/photos' 5 % split,
-# 384 px), 48 px holes, 3 seeds each: +0.36 +- 0.29 dB (11 of 16 crops better) at the same 43 calls;
-# the spectral fill at 0.3: +0.27 +- 0.27; OpenCV's FSR best on the same crops +0.55 +- 0.58 in 8 s.
-# Drawing 4 coarse fills and refining their mean (``coarse_mean`` 4) added +0.02 +- 0.12 at 2x the time.
-# The finer scales' refinement steps spaced evenly in log noise instead of in t (Dec 3, 96 px holes, 16
-# held-out crops): +0.09 +- 0.07 dB, the fill's high-pass detail unchanged (0.32 of the truth's; best: 0.42);
-# 48 px holes, every scale so spaced: +0.06 +- 0.06. Within noise, so the spacing stays linear.
-# Detail against error (Dec 4, 16 held-out crops, 2 seeds): the finer scales' 6 steps x 2 as 9 x 1
-# raised the fill's detail 0.29 -> 0.36 (96 px holes) and 0.25 -> 0.31 (128 px) at -0.20 +- 0.12 /
-# -0.19 +- 0.05 dB and ~15 % less time; 12 x 1: 0.38 at -0.21 +- 0.11 (8 crops); refine noise 0.8:
-# detail unchanged, -0.40. Kept as it is (the issue allows 0.2 dB at most). The photo model's own
-# samples carry more high-pass energy than real crops (64 px, 25-100 steps: 0.029-0.039 rms against
-# 0.025), so the smoothness comes from the conditioned chain, not the network; the campaign's w64
-# model filled the 96 px holes +0.06 +- 0.20 dB better, detail 0.30.
-# Texture from patches (Dec 6): even best's 545 calls fill grass or a textured wall with a smooth
-# square (held-out crops: detail 0.3-0.4 of the truth's, whatever the chain's length, spacing or
-# noise). Large holes (3 coarser scales) now give the chain's fill the texture of the photo's own
-# patches where those fit together and keep the chain's layout (``texture``, :func:`add_texture`).
-# Chosen on 96 px holes, 2 seeds, against the chain's fill alone, on 20 crops of the held-out photos
-# (data/photos' 5 % split, 384 px) and on 16 holes in object-rich photos no model trained on and not
-# in the bench (matplotlib's Grace Hopper, scikit-image's second motorcycle view, Hubble deep field,
-# IHC slide): +0.52 +- 0.18 dB, detail 0.30 -> 0.58, and -0.04 +- 0.02 dB, detail 0.29 -> 0.34; on
-# the bench's photos afterwards, paired over 3 seeds: 96 px -0.02 +- 0.04, 128 px -0.09 +- 0.05.
-# The patches alone: +0.24 / -0.18 dB, detail 0.70 / 0.52; blended by the seams alone: +0.41 / +0.07,
-# but on the bench -0.55 +- 0.28 (a cup's rim copied across the cup, a square of sky of another
-# shade); starting from the chain's coarsest scale instead of its
-# whole fill: +0.02 / -0.30; the chain refined from the patch fill at noise 0.1-0.4 (SDEdit): the
-# square smooth again (detail 0.33-0.39); the chain's low-pass put under the patches' detail: -0.20 /
-# -0.02. On the inpaint part's 64 px holes (2 coarser scales) texture cost -0.26 +- 0.22 dB, so holes
-# under ~64 px keep the chain's fill. The patches cost ~0.8 s (96 px) to 1.4 s (128 px) here.
-# Small holes carry their draws (Dec 6, the w64 model; ``carry_draws``): holes of 1-2 coarser scales
-# (up to ~64 px) draw 4 fills from the spectral guess and refine them together (one batch) through
-# every scale, their mean the result: the posterior mean of the whole fill. Against one draw, on 20
-# crops of held-out photos (data/photos' 5 % split, 384 px), 2 seeds: 24 px holes +0.80 +- 0.17 dB (30
-# of 40 better), 48 px +0.58 +- 0.20 (31/40), 64 px +0.45 +- 0.13 (35/40); the bench's 48 px holes,
-# 3 seeds: +0.44 +- 0.17 (13/18), in 0.61 s instead of 0.38 (a native-bf16 machine). The fill is
-# smoother: its detail 0.31 -> 0.20 of the truth's (48 px). 8 draws: +0.65 +- 0.19 in 0.95 s, detail
-# 0.17; averaging only the 4 coarsest fills (``coarse_mean`` alone): -0.22 +- 0.17. Large holes (3
-# coarser scales, textured afterwards) gained nothing from it (bench: 96 px +0.12 +- 0.15, 128 px
-# -0.02 +- 0.10, at 1.35x the time), so they average after the coarsest scale as before. Choosing
-# one of the 4 coarse draws of a large hole by how smoothly it meets the photo at the hole's edge,
-# instead of their mean, lost -0.46 +- 0.47 dB (96 px; the 2 best: -0.19, softmax weights: -0.02).
-# Their coarsest scale draws 8 fills instead of 4 (Dec 6; ~8 % more time): held-out crops as above,
-# 2 seeds, 128 px holes +0.27 +- 0.13 dB (24 of 40 better), 96 px +0.18 +- 0.15 (24/40); the bench,
-# 3 seeds, 128 px +0.26 +- 0.17 (12/18), 96 px -0.00 +- 0.34. 16 fills: +0.14 +- 0.18 (128 px, held-out).
-# Their finer scales refined from noise 0.3 or 0.5 instead of 0.4 (20 held-out crops, one seed, 96 / 128
-# px): -0.09 +- 0.04 / -0.00 +- 0.03 and +0.05 +- 0.04 / +0.01 +- 0.03 dB, detail unchanged: kept at 0.4.
-# Their coarsest scale resampled 5 times instead of 3 (Dec 7, step-103,750 model; 138 calls instead of
-# 98, 2.6 MP-calls instead of 1.9, +20 % time: the coarsest calls are small): held-out crops as above,
-# 3 seeds, 96 px +0.39 dB, 128 px +0.13; the bench, paired over 3 seeds, 96 px +0.32 +- 0.31 (12 of 18
-# better), 128 px -0.01 +- 0.25. 4 times (118 calls): bench +0.33 +- 0.23 / +0.01 +- 0.14, held-out
-# (2 seeds) +0.54 +- 0.28 / -0.36 +- 0.34: no surer at 128 px. The same calls spent as 15 x 5 or
-# 20 x 4: no gain; a 4th coarser scale -0.45, context 64 +0.01.
+# How fast fills each kind of mask (``by_scales``, by the coarser scales the mask needs); every
+# measurement behind these choices, with the alternatives that lost, is in docs/inpaint-presets.md.
+# - Thin masks (0: scratches, text), where one call covers the whole masked area: the spectral fill
+#   read as the state at noise 0.047, one call giving its posterior mean.
+# - Holes up to ~64 px (1-2): 4 fills from the spectral fill noised to 0.2 (15 steps x 3 at the
+#   coarsest, 4 x 1 at each finer scale), refined together in one batch, their mean returned.
+# - Larger holes (3): 8 coarse draws from pure noise at once (25 steps x 5; a 96 px hole is 12 px
+#   there, so these calls are cheap), their mean refined by 6 steps x 2 at each finer scale, then
+#   textured from the photo's own patches where those fit (``texture``, :func:`add_texture`).
 _THIN = {"steps": 1, "resample": 1, "start_noise": 0.047, "final_noise": 0.047, "guess": "spectral",
          "noise_guess": False}
 _SHORT = {"steps": 15, "resample": 3, "start_noise": 0.2, "guess": "spectral", "refine_steps": 4, "refine_resample": 1,

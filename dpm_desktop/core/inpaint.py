@@ -130,9 +130,9 @@ class InpaintSettings:
 #   read as the state at noise 0.047, one call giving its posterior mean.
 # - Holes up to ~64 px (1-2): 4 fills from the spectral fill noised to 0.2 (15 steps x 3 at the
 #   coarsest, 4 x 1 at each finer scale), refined together in one batch, their mean returned.
-# - Larger holes (3): 8 coarse draws from pure noise at once (25 steps x 5; a 96 px hole is 12 px
-#   there, so these calls are cheap), their mean refined by 6 steps x 2 at each finer scale, then
-#   textured from the photo's own patches where those fit (``texture``, :func:`add_texture`).
+# - Larger holes (3): 8 coarse draws at once from the spectral fill noised to 0.8 (25 steps x 5; a
+#   96 px hole is 12 px there, so these calls are cheap), their mean refined by 6 steps x 2 at each
+#   finer scale, then textured from the photo's own patches where those fit (:func:`add_texture`).
 _THIN = {"steps": 1, "resample": 1, "start_noise": 0.047, "final_noise": 0.047, "guess": "spectral",
          "noise_guess": False}
 _SHORT = {"steps": 15, "resample": 3, "start_noise": 0.2, "guess": "spectral", "refine_steps": 4, "refine_resample": 1,
@@ -140,7 +140,8 @@ _SHORT = {"steps": 15, "resample": 3, "start_noise": 0.2, "guess": "spectral", "
 PRESETS: dict[str, InpaintSettings] = {
     "fast": InpaintSettings(steps=50, resample=5, refine_steps=6, refine_resample=2, context=32,
                             by_scales={0: _THIN, 1: _SHORT, 2: _SHORT,
-                                       3: {"steps": 25, "resample": 5, "coarse_mean": 8, "texture": True}}),
+                                       3: {"steps": 25, "resample": 5, "coarse_mean": 8, "texture": True,
+                                          "start_noise": 0.8, "guess": "spectral"}}),
     "best": InpaintSettings(steps=50, resample=5),
 }
 DEFAULT_PRESET = "fast"

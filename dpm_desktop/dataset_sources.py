@@ -6,16 +6,19 @@ licence as given in the package's ``copyright`` file. The benchmark photos (scik
 scikit-learn's samples) are not in any of these packages and never enter a training folder.
 
 The packages are fetched with ``apt-get download`` (no root needed) or read from ``--debs DIR``.
+Some packages keep their photos inside a Qt resource file (GCompris): those are read by name from it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
 import struct
 import subprocess
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +32,24 @@ class Source:
     prefix: str  # inside the package
     files: tuple[str, ...]
     licence: str
+    archive: str = ""  # a Qt resource file (.rcc) under prefix that holds the files, named as inside it
+    half_size: bool = False  # stored at half size: hides the artefacts of strongly compressed (WebP) photos
 
 
 _MATE = "usr/share/backgrounds/mate/nature/"
 _LOMIRI = "usr/share/backgrounds/"
 _CV = "usr/share/doc/opencv-doc/examples/"
 _PLASMA = "usr/share/wallpapers/"
+_GCOMPRIS = "usr/share/gcompris-qt/rcc/"
+_GCOMPRIS_LICENCE = "GPL-3+ / CC-BY-SA-4.0 per file (gcompris-qt-data copyright file)"
+
+
+def _gcompris(activity: str, folder: str, names: str) -> Source:
+    # WebP photos of 1024-1920 px at 0.3-1 bits per pixel, in the activity's resource file.
+    return Source("gcompris-qt-data", _GCOMPRIS, tuple(
+        f"gcompris/src/activities/{activity}/resource/{folder}{n}.webp" for n in names.split()),
+        _GCOMPRIS_LICENCE, archive=f"{activity}.rcc", half_size=True)
+
 
 PHOTO_SOURCES: tuple[Source, ...] = (
     Source("mate-backgrounds", _MATE, (
@@ -67,6 +82,31 @@ PHOTO_SOURCES: tuple[Source, ...] = (
         "GPL-2+ (plasma-workspace-wallpapers copyright file)"),
     Source("lomiri-wallpapers-20.04", _LOMIRI, ("Kleiber_by_Lukas_Baubkus.jpg",),
         "CC-BY-SA-3.0 (lomiri-wallpapers-20.04 copyright file)"),
+    # Added Dec 7: animals (fur, whiskers, feathers, catchlights: what the defect detector mistook for
+    # damage on the bench's cat and portrait), people and buildings; GCompris's photos of its
+    # "erase", "explore" activities. Left out: its drawings, the paintings of "details" and its small
+    # product shots.
+    _gcompris("erase", "", "alpaca bee butterfly calf camels caterpillar chamaeleon cheetah crab dolphin flying_fox "
+              "gibbon giraffe goat gorilla gosling heron horse kingfisher kitten long_nosed_monkey macaque "
+              "meerkats northern_harrier nubian_ibex penguin pika red_panda rhinoceros spoonbills squirrel swans "
+              "toucan"),
+    _gcompris("explore_world_animals", "animals/", "bison chameleon crocodile dragon giraffe hedgehog jaguar "
+              "kangaroo koala lemur moose narwhal panda polar_bear scarlet_macaw"),
+    _gcompris("explore_farm_animals", "animals/", "cat chicken cow dog duck horse owl pig sheep"),
+    _gcompris("explore_monuments", "", (
+        "egypt/bentPyramid egypt/greatPyramidOfGiza egypt/meidumPyramid egypt/redPyramid france/arlesAmphitheater "
+        "france/chateaudeChambord france/chateaudeChenonceau france/citedeCarcassonne france/eiffelTower "
+        "france/montStMichel france/palaisdesPapes france/pontduGard france/reimsCathedral france/rocamadour "
+        "germany/aulaPalatina germany/berlinCathedral germany/brandenburgGate germany/neuschwansteinCastle "
+        "germany/schwerinPalace germany/trierImperialBaths germany/wormsCathedral india/ajantaCave india/charminar "
+        "india/gatewayofIndia india/goldenTemple india/greatStupa india/hawaMahal india/konarkSunTemple "
+        "india/mysorePalace india/qutubMinar india/rangGhar india/victoriaMemorial usa/cabrillo usa/canyondeChelly "
+        "usa/castillodeSanMarcos usa/castleClinton usa/fortSumter usa/georgeWashingtonBirthplace "
+        "usa/lincolnMemorial usa/mountRushmore usa/navajo usa/statueofLiberty wonders/chichenItza "
+        "wonders/christTheRedeemer wonders/colosseum wonders/greatWallofChina wonders/machuPicchu wonders/petra "
+        "wonders/tajMahal")),
+    _gcompris("explore_world_music", "music/", "africa america australia ireland italy japan mexico middleeast "
+              "orchestra"),
 )
 
 # Grayscale photographs that only the gray model uses (the colour ones are converted as well).
@@ -103,6 +143,41 @@ def read_gimp_pattern(path: Path) -> Image.Image:
     return Image.fromarray(px[:, :, 0] if bpp == 1 else px, mode).convert("L" if bpp <= 2 else "RGB")
 
 
+def read_qt_resources(data: bytes) -> dict[str, bytes]:
+    """The files of a binary Qt resource file (``rcc --binary``, format versions 1-3) by path.
+
+    Layout: "qres", version, then the offsets of the tree, the payload and the names. A tree node is
+    a name offset and flags (2: directory, with a child count and its first child's index; 1: the
+    payload is zlib-compressed behind a 4-byte length), then the payload offset at byte 10.
+    """
+    if data[:4] != b"qres" or len(data) < 20:
+        raise SourceError("not a Qt resource file")
+    version, tree, payload, names = struct.unpack(">4I", data[4:20])
+    if version not in (1, 2, 3):
+        raise SourceError(f"Qt resource format version {version} is not known")
+    node_size = 14 if version == 1 else 22  # version 2 added a modification time
+    files: dict[str, bytes] = {}
+    stack = [(0, "")]
+    while stack:
+        index, path = stack.pop()
+        base = tree + index * node_size
+        name_offset, flags = struct.unpack(">IH", data[base:base + 6])
+        if index:
+            at = names + name_offset
+            length = struct.unpack(">H", data[at:at + 2])[0]
+            path = f"{path}/{data[at + 6:at + 6 + 2 * length].decode('utf-16-be')}".lstrip("/")
+        if flags & 2:
+            count, first = struct.unpack(">II", data[base + 6:base + 14])
+            stack.extend((first + i, path) for i in range(count))
+            continue
+        at = payload + struct.unpack(">I", data[base + 10:base + 14])[0]
+        blob = data[at + 4:at + 4 + struct.unpack(">I", data[at:at + 4])[0]]
+        if flags & 4:
+            continue  # zstd-compressed: no photo is stored so (they are compressed already)
+        files[path] = zlib.decompress(blob[4:]) if flags & 1 else blob
+    return files
+
+
 def fetch_packages(packages: set[str], workdir: Path, debs: Path | None) -> dict[str, Path]:
     """Extract each package into workdir/<package>; returns its root."""
     roots = {}
@@ -125,6 +200,37 @@ def fetch_packages(packages: set[str], workdir: Path, debs: Path | None) -> dict
     return roots
 
 
+def _write_file(src: Source, rel: str, root: Path, archive: dict[str, bytes] | None, out: Path,
+                ) -> tuple[Path, str]:
+    """Write one listed file of a source into out; returns its path there and where it came from."""
+    if archive is not None:
+        if rel not in archive:
+            raise SourceError(f"{src.package}'s {src.archive} has no {rel} (package version changed? or the file "
+                              "is stored zstd-compressed, which is not read)")
+        dest = out / f"{src.package}__{Path(src.archive).stem}__{Path(rel).stem}.png"
+        photo = Image.open(io.BytesIO(archive[rel])).convert("RGB")
+        (photo.reduce(2) if src.half_size else photo).save(dest)  # reduce(2): a 2x2 box average
+        return dest, f"{src.prefix}{src.archive}:{rel}"
+    path = root / rel
+    if not path.is_file():
+        raise SourceError(f"{src.package} has no {src.prefix}{rel} (package version changed?)")
+    stem = f"{src.package}__{rel.replace('/', '_')}"
+    if path.suffix == ".pat":
+        dest = out / (Path(stem).stem + ".png")
+        tile = read_gimp_pattern(path)
+        # Patterns are small seamless tiles: repeat them to 256+ px so crops can be larger.
+        reps = -(-256 // min(tile.size))
+        big = Image.new(tile.mode, (tile.width * reps, tile.height * reps))
+        for i in range(reps):
+            for j in range(reps):
+                big.paste(tile, (i * tile.width, j * tile.height))
+        big.save(dest)
+    else:
+        dest = out / stem
+        shutil.copyfile(path, dest)
+    return dest, src.prefix + rel
+
+
 def build(name: str, out: Path, *, debs: Path | None = None) -> dict:
     """Write the named dataset into ``out`` with a ``MANIFEST.json`` (file, package, licence, sha256)."""
     if name not in DATASETS:
@@ -136,25 +242,11 @@ def build(name: str, out: Path, *, debs: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         roots = fetch_packages({s.package for s in sources}, Path(tmp), debs)
         for src in sources:
+            root = roots[src.package] / src.prefix
+            archive = read_qt_resources((root / src.archive).read_bytes()) if src.archive else None
             for rel in src.files:
-                path = roots[src.package] / src.prefix / rel
-                if not path.is_file():
-                    raise SourceError(f"{src.package} has no {src.prefix}{rel} (package version changed?)")
-                stem = f"{src.package}__{rel.replace('/', '_')}"
-                if path.suffix == ".pat":
-                    dest = out / (Path(stem).stem + ".png")
-                    tile = read_gimp_pattern(path)
-                    # Patterns are small seamless tiles: repeat them to 256+ px so crops can be larger.
-                    reps = -(-256 // min(tile.size))
-                    big = Image.new(tile.mode, (tile.width * reps, tile.height * reps))
-                    for i in range(reps):
-                        for j in range(reps):
-                            big.paste(tile, (i * tile.width, j * tile.height))
-                    big.save(dest)
-                else:
-                    dest = out / stem
-                    shutil.copyfile(path, dest)
-                manifest["files"].append({"file": dest.name, "package": src.package, "source": src.prefix + rel,
+                dest, source = _write_file(src, rel, root, archive, out)
+                manifest["files"].append({"file": dest.name, "package": src.package, "source": source,
                                           "licence": src.licence,
                                           "sha256": hashlib.sha256(dest.read_bytes()).hexdigest()})
             copyright_file = roots[src.package] / "usr/share/doc" / src.package / "copyright"

@@ -174,21 +174,24 @@ def _scratched(px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_shipped_detector_finds_a_drawn_scratch_on_a_real_photo() -> None:
-    """The bars are low because the shipped detector is weak (models/defects-small/README.md: 0.3
-    CPU thread-hours of training): measured recall 0.18 at sensitivity 2 and 0.08 at 6, precision
-    0.54 / 1.0, no false alarm on the clean photo at 6, damage 3.6x as probable as clean pixels."""
+    """The bars are low because the shipped detector is weak (models/defects-small/README.md). The
+    detector trained again on 3x the photos (Dec 7), better on both of the bench's damage
+    generators and on 8 other photos kept apart, finds less of this one drawn scratch alone: measured
+    recall 0.08 at sensitivity 2 (0.18 before), precision 0.83 (0.54); on the clean crop at the
+    default one false blob of 11 px in its corner (298 px / MP of this 0.037 MP crop; none before);
+    damage 18x as probable as clean pixels (3.6x before)."""
     clean = _photo()
     damaged, truth = _scratched(clean)
     res = detect(damaged, method="learned", sensitivity=2)
     assert res.params["method"] == "learned"
     found = (truth & dilate(res.mask, 1)).sum() / truth.sum()
     precise = (res.mask & dilate(truth, 2)).sum() / max(res.mask.sum(), 1)
-    assert found > 0.12 and precise > 0.4, (found, precise)
-    false = detect(clean, method="learned").mask.sum() / (clean.shape[0] * clean.shape[1] / 1e6)
-    assert false < 200  # px per megapixel on the undamaged photo, at the default sensitivity
+    assert found > 0.05 and precise > 0.6, (found, precise)
+    false = detect(clean, method="learned").mask.sum()
+    assert false <= 16  # px on the undamaged crop at the default sensitivity (~430 px / MP at most)
     p_damaged, _ = anomaly_map(damaged, method="learned")
     p_clean, _ = anomaly_map(clean, method="learned")
-    assert p_damaged[truth].mean() > 2.5 * p_clean.mean()
+    assert p_damaged[truth].mean() > 10 * p_clean.mean()
 
 
 def test_the_learned_map_re_thresholds_without_the_network() -> None:
@@ -218,7 +221,9 @@ def test_a_short_training_run_saves_a_calibrated_detector(tmp_path: Path, photo_
 
 
 def test_the_combined_method_finds_a_drawn_scratch_and_re_thresholds(tmp_path: Path) -> None:
-    """Learned logit + beta ln(likelihood anomaly), cut at the detector's combined calibration."""
+    """Learned logit + beta ln(likelihood anomaly), cut at the detector's combined calibration.
+    Measured with the detector of Dec 7: recall 0.23 at sensitivity 2, precision 0.91 (0.30 / 0.96
+    with the one before); on the clean crop at the default the learned half's corner blob, 11 px."""
     clean = _photo()
     damaged, truth = _scratched(clean)
     det = load_detector(bundled_detector_dir())
@@ -227,11 +232,10 @@ def test_the_combined_method_finds_a_drawn_scratch_and_re_thresholds(tmp_path: P
     assert res.threshold == pytest.approx(score_threshold(det.combined_calibration, 2))
     found = (truth & dilate(res.mask, 1)).sum() / truth.sum()
     precise = (res.mask & dilate(truth, 2)).sum() / max(res.mask.sum(), 1)
-    assert found > 0.12 and precise > 0.4, (found, precise)
+    assert found > 0.15 and precise > 0.6, (found, precise)
     again = mask_from_anomaly(res.anomaly, 2, params=res.params)
     assert np.array_equal(again.mask, res.mask)
-    false = detect(clean, method="combined").mask.sum() / (clean.shape[0] * clean.shape[1] / 1e6)
-    assert false < 200  # px per megapixel on the undamaged photo, at the default sensitivity
+    assert detect(clean, method="combined").mask.sum() <= 16  # px on the undamaged crop, at the default
     # A detector without the combined calibration says so; a bad one is refused before loading.
     folder = _copy(tmp_path)
     meta = json.loads((folder / META_NAME).read_text())
@@ -291,8 +295,10 @@ def test_dpm_detect_defaults_to_the_combined_method(tmp_path: Path) -> None:
 def test_a_grainy_photo_is_denoised_before_it_is_examined() -> None:
     """The app's sample at full size carries noise of sigma 20/255: grain hides drawn damage from the
     detector (measured: nothing found at sensitivity 1) unless the photo is denoised at its estimated
-    level first (measured with the w64 photo-rgb and the held-out calibration: 31 % of the damage at
-    precision 0.93), and the undamaged crop stays clean."""
+    level first, and the undamaged crop stays nearly clean. Measured with the w64 photo-rgb: 11 % of
+    the damage at precision 0.62 and 0.10 % of the clean crop masked with the detector of Dec 7 (31 %
+    at 0.93, under 0.1 % with the one before: on this photo the new detector is worse, on the
+    bench's grainy photos better, F1 0.20 against 0.10); as it is, 1 %."""
     px = load_image(SAMPLE).pixels
     y, x = (px.shape[0] - 256) // 2, (px.shape[1] - 256) // 2
     clean = np.ascontiguousarray(px[y:y + 256, x:x + 256])
@@ -300,8 +306,8 @@ def test_a_grainy_photo_is_denoised_before_it_is_examined() -> None:
     res = detect(damaged, sensitivity=1)
     assert res.params["denoised_first"] == pytest.approx(20, abs=3)
     found = (truth & dilate(res.mask, 1)).sum() / truth.sum()
-    assert found > 0.1 and (res.mask & dilate(truth, 2)).sum() / max(res.mask.sum(), 1) > 0.8
-    assert detect(clean, sensitivity=1).mask.mean() < 1e-3
+    assert found > 0.07 and (res.mask & dilate(truth, 2)).sum() / max(res.mask.sum(), 1) > 0.5
+    assert detect(clean, sensitivity=1).mask.mean() < 2e-3
     assert "denoised_first" not in detect(photo_like(64, 64, seed=1), method="learned").params  # no grain
     grainy = detect(damaged, sensitivity=1, degrain=False)  # the same photo examined as it is
     assert "denoised_first" not in grainy.params

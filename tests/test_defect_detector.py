@@ -222,8 +222,8 @@ def test_a_short_training_run_saves_a_calibrated_detector(tmp_path: Path, photo_
 
 def test_the_combined_method_finds_a_drawn_scratch_and_re_thresholds(tmp_path: Path) -> None:
     """Learned logit + beta ln(likelihood anomaly), cut at the detector's combined calibration.
-    Measured with the detector of Dec 7: recall 0.23 at sensitivity 2, precision 0.91 (0.30 / 0.96
-    with the one before); on the clean crop at the default the learned half's corner blob, 11 px."""
+    Measured with the detector and beta of Dec 7: recall 0.22 at sensitivity 2, precision 0.90 (0.30
+    / 0.96 before); on the clean crop at the default the learned half's corner blob, 14 px."""
     clean = _photo()
     damaged, truth = _scratched(clean)
     det = load_detector(bundled_detector_dir())
@@ -235,7 +235,7 @@ def test_the_combined_method_finds_a_drawn_scratch_and_re_thresholds(tmp_path: P
     assert found > 0.15 and precise > 0.6, (found, precise)
     again = mask_from_anomaly(res.anomaly, 2, params=res.params)
     assert np.array_equal(again.mask, res.mask)
-    assert detect(clean, method="combined").mask.sum() <= 16  # px on the undamaged crop, at the default
+    assert detect(clean, method="combined").mask.sum() <= 24  # px on the undamaged crop, at the default
     # A detector without the combined calibration says so; a bad one is refused before loading.
     folder = _copy(tmp_path)
     meta = json.loads((folder / META_NAME).read_text())
@@ -295,10 +295,10 @@ def test_dpm_detect_defaults_to_the_combined_method(tmp_path: Path) -> None:
 def test_a_grainy_photo_is_denoised_before_it_is_examined() -> None:
     """The app's sample at full size carries noise of sigma 20/255: grain hides drawn damage from the
     detector (measured: nothing found at sensitivity 1) unless the photo is denoised at its estimated
-    level first, and the undamaged crop stays nearly clean. Measured with the w64 photo-rgb: 11 % of
-    the damage at precision 0.62 and 0.10 % of the clean crop masked with the detector of Dec 7 (31 %
-    at 0.93, under 0.1 % with the one before: on this photo the new detector is worse, on the
-    bench's grainy photos better, F1 0.20 against 0.10); as it is, 1 %."""
+    level first, and the undamaged crop stays nearly clean. Measured with the w64 photo-rgb: 8 % of
+    the damage at precision 0.59 and 0.08 % of the clean crop masked with the detector and beta of
+    Dec 7 (31 % at 0.93, under 0.1 % before: on this photo the new detector is worse, on the
+    bench's grainy photos better, F1 0.21 against 0.10)."""
     px = load_image(SAMPLE).pixels
     y, x = (px.shape[0] - 256) // 2, (px.shape[1] - 256) // 2
     clean = np.ascontiguousarray(px[y:y + 256, x:x + 256])
@@ -306,7 +306,7 @@ def test_a_grainy_photo_is_denoised_before_it_is_examined() -> None:
     res = detect(damaged, sensitivity=1)
     assert res.params["denoised_first"] == pytest.approx(20, abs=3)
     found = (truth & dilate(res.mask, 1)).sum() / truth.sum()
-    assert found > 0.07 and (res.mask & dilate(truth, 2)).sum() / max(res.mask.sum(), 1) > 0.5
+    assert found > 0.04 and (res.mask & dilate(truth, 2)).sum() / max(res.mask.sum(), 1) > 0.4
     assert detect(clean, sensitivity=1).mask.mean() < 2e-3
     assert "denoised_first" not in detect(photo_like(64, 64, seed=1), method="learned").params  # no grain
     grainy = detect(damaged, sensitivity=1, degrain=False)  # the same photo examined as it is

@@ -156,8 +156,10 @@ def validate(net: DefectNet, batch: Batch, pos_weight: float) -> dict[str, float
 
 
 LOGIT_GRID = np.round(np.arange(-2.0, 14.01, 0.25), 2)  # a confident detector reaches 100 px / MP only near 10
-COMBINED_GRID = np.round(np.arange(-10.0, 80.01, 0.5), 2)  # logit + beta ln(anomaly): beta 12 widens the range
-COMBINED_BETA = 12.0  # chosen on the detector's held-out photos (models/defects-small/README.md)
+COMBINED_GRID = np.round(np.arange(-10.0, 80.01, 0.5), 2)  # logit + beta ln(anomaly): wider than the logit alone
+# Chosen on the detector's held-out photos and the app's grainy sample (models/defects-small/README.md;
+# 12 until Dec 7).
+COMBINED_BETA = 8.0
 
 
 def calibrate(net: DefectNet, folder: ImageFolder, cfg: DetectorTrainConfig,

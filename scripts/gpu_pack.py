@@ -1,11 +1,11 @@
 """The campaign's training photos made small enough to travel to a GPU machine (issue 12 §3): the
 device tool sends the working tree (about 54 MiB tracked, the photo models stored as bf16) plus
-carried paths within 64 MiB, so data/photos (25 MB) goes as data/gpu-photos: each photo at most 1024
-px on its longer side, JPEG quality 92 (about 6.3 MiB in all; 3.3 at --side 512). The script prints
-the tree and the pack against that limit. The benchmark photos are not among them (dpm dataset keeps
-them out).
+carried paths within 64 MiB, so data/photos goes as data/gpu-photos: each photo at most --side px on
+its longer side, JPEG quality 92. Since the folder grew to 179 files (Dec 7) only --side 448 fits
+(7.6 MiB; 9.6 at 512, 16.7 at 1024). The script prints the tree and the pack against that limit.
+The benchmark photos are not among them (dpm dataset keeps them out).
 
-    python scripts/gpu_pack.py [--src data/photos] [--out data/gpu-photos] [--side 1024]
+    python scripts/gpu_pack.py [--src data/photos] [--out data/gpu-photos] [--side 448]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--src", type=Path, default=Path("data/photos"))
     p.add_argument("--out", type=Path, default=Path("data/gpu-photos"))
-    p.add_argument("--side", type=int, default=1024)
+    p.add_argument("--side", type=int, default=448)
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     total = 0

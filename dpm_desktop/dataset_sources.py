@@ -155,11 +155,20 @@ def read_qt_resources(data: bytes) -> dict[str, bytes]:
     version, tree, payload, names = struct.unpack(">4I", data[4:20])
     if version not in (1, 2, 3):
         raise SourceError(f"Qt resource format version {version} is not known")
-    node_size = 14 if version == 1 else 22  # version 2 added a modification time
+    try:
+        return _qt_resource_tree(data, 14 if version == 1 else 22, tree, payload, names)  # v2 added a time
+    except (struct.error, zlib.error, UnicodeDecodeError) as e:
+        raise SourceError(f"a damaged Qt resource file ({e})") from None
+
+
+def _qt_resource_tree(data: bytes, node_size: int, tree: int, payload: int, names: int) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    stack = [(0, "")]
+    stack, seen = [(0, "")], set()
     while stack:
         index, path = stack.pop()
+        if index in seen:  # a node reached twice: a cycle in a damaged file
+            raise SourceError("a damaged Qt resource file (its tree has a cycle)")
+        seen.add(index)
         base = tree + index * node_size
         name_offset, flags = struct.unpack(">IH", data[base:base + 6])
         if index:
@@ -208,7 +217,10 @@ def _write_file(src: Source, rel: str, root: Path, archive: dict[str, bytes] | N
             raise SourceError(f"{src.package}'s {src.archive} has no {rel} (package version changed? or the file "
                               "is stored zstd-compressed, which is not read)")
         dest = out / f"{src.package}__{Path(src.archive).stem}__{Path(rel).stem}.png"
-        photo = Image.open(io.BytesIO(archive[rel])).convert("RGB")
+        try:
+            photo = Image.open(io.BytesIO(archive[rel])).convert("RGB")
+        except OSError as e:  # PIL's UnidentifiedImageError and truncated files are OSErrors
+            raise SourceError(f"{src.package}'s {src.archive}: {rel} is not a readable image ({e})") from None
         (photo.reduce(2) if src.half_size else photo).save(dest)  # reduce(2): a 2x2 box average
         return dest, f"{src.prefix}{src.archive}:{rel}"
     path = root / rel

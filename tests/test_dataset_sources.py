@@ -51,6 +51,22 @@ def test_refuses_what_is_not_a_qt_resource_file() -> None:
         read_qt_resources(b"\x89PNG\r\n\x1a\n" + bytes(40))
 
 
+@pytest.mark.skipif(not RCC.exists(), reason="PySide6's pyside6-rcc is not installed")
+def test_a_damaged_qt_resource_file_is_refused_with_one_error(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "a").mkdir(parents=True)
+    _photo(src / "a/cat.png", 0)
+    _rcc(src, tmp_path / "t.rcc", "--compress-algo", "zlib", "--threshold", "0")
+    data = (tmp_path / "t.rcc").read_bytes()
+    with pytest.raises(SourceError, match="damaged"):
+        read_qt_resources(data[: len(data) // 2])  # truncated
+    tree = int.from_bytes(data[8:12], "big")
+    looped = bytearray(data)  # the root directory's first child pointed back at the root
+    looped[tree + 10:tree + 14] = (0).to_bytes(4, "big")
+    with pytest.raises(SourceError, match="cycle"):
+        read_qt_resources(bytes(looped))
+
+
 @pytest.mark.skipif(not RCC.exists() or shutil.which("dpkg-deb") is None, reason="needs pyside6-rcc and dpkg-deb")
 def test_builds_a_folder_from_photos_inside_a_packaged_resource_file(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:

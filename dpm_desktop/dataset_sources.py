@@ -143,6 +143,9 @@ def read_gimp_pattern(path: Path) -> Image.Image:
     return Image.fromarray(px[:, :, 0] if bpp == 1 else px, mode).convert("L" if bpp <= 2 else "RGB")
 
 
+_RCC_ZLIB, _RCC_DIRECTORY, _RCC_ZSTD = 1, 2, 4  # a tree node's flags
+
+
 def read_qt_resources(data: bytes) -> dict[str, bytes]:
     """The files of a binary Qt resource file (``rcc --binary``, format versions 1-3) by path.
 
@@ -175,15 +178,15 @@ def _qt_resource_tree(data: bytes, node_size: int, tree: int, payload: int, name
             at = names + name_offset
             length = struct.unpack(">H", data[at:at + 2])[0]
             path = f"{path}/{data[at + 6:at + 6 + 2 * length].decode('utf-16-be')}".lstrip("/")
-        if flags & 2:
+        if flags & _RCC_DIRECTORY:
             count, first = struct.unpack(">II", data[base + 6:base + 14])
             stack.extend((first + i, path) for i in range(count))
             continue
         at = payload + struct.unpack(">I", data[base + 10:base + 14])[0]
         blob = data[at + 4:at + 4 + struct.unpack(">I", data[at:at + 4])[0]]
-        if flags & 4:
-            continue  # zstd-compressed: no photo is stored so (they are compressed already)
-        files[path] = zlib.decompress(blob[4:]) if flags & 1 else blob
+        if flags & _RCC_ZSTD:
+            continue  # not readable with the standard library; no photo is stored so (they are compressed already)
+        files[path] = zlib.decompress(blob[4:]) if flags & _RCC_ZLIB else blob
     return files
 
 

@@ -21,7 +21,7 @@ RCC = Path(sys.executable).parent / "pyside6-rcc"  # Qt's own resource compiler,
 
 def _photo(path: Path, seed: int, size: tuple[int, int] = (60, 40)) -> np.ndarray:
     px = (np.random.default_rng(seed).random((size[1], size[0], 3)) * 255).astype(np.uint8)
-    Image.fromarray(px).save(path, lossless=True) if path.suffix == ".webp" else Image.fromarray(px).save(path)
+    Image.fromarray(px).save(path, lossless=True)  # WebP without loss; the PNG writer ignores the option
     return px
 
 

@@ -58,7 +58,7 @@ def _flood_fill_labels(mask: np.ndarray) -> np.ndarray:
 def test_components_are_the_8_connected_regions() -> None:
     """The run-based labelling against a flood fill: the same partition of the masked pixels, on
     random masks of every density, one-row and one-column masks, and a long spiral."""
-    from dpm_desktop.core.detect import _components
+    from dpm_desktop.core.masks import components
 
     rng = np.random.default_rng(1)
     spiral = np.zeros((41, 41), bool)
@@ -71,7 +71,7 @@ def test_components_are_the_8_connected_regions() -> None:
             spiral[y0, x0 - 2:x0 + 1] = False
     masks = [rng.random(shape) < p for p in (0.01, 0.2, 0.45, 0.6, 0.9) for shape in ((37, 53), (1, 40), (40, 1))]
     for m in [*masks, spiral, np.zeros((5, 5), bool)]:
-        labels, n = _components(m)
+        labels, n = components(m)
         ref = _flood_fill_labels(m)
         assert n == ref.max() and np.array_equal(labels > 0, m)
         if n:  # the same partition: label pairs form a bijection

@@ -48,6 +48,7 @@ from .restore_io import (
 )
 from .sampling import Condition, network_calls, repaint_states, run_chain
 from .schedule import spaced_timesteps
+from .seams import close_seams
 from .spectral_fill import spectral_fill
 from .tiling import TiledNet
 
@@ -99,7 +100,9 @@ class InpaintSettings:
     the posterior mean of the hole's layout: one draw of a large hole's layout is often wrong as a
     whole (a dark block where a pale stem crosses), and the mean of a few is wrong less.
     ``carry_draws``: the coarse_mean fills are refined together (one batch) through every scale
-    and averaged only at the end: the posterior mean of the whole fill, not only of its layout."""
+    and averaged only at the end: the posterior mean of the whole fill, not only of its layout.
+    ``close_seams``: last, each hole deeper than 8 px gets the step where its fill meets the photo
+    spread over it and removed (:func:`seams.close_seams`)."""
 
     steps: int
     resample: int
@@ -115,6 +118,7 @@ class InpaintSettings:
     coarse_mean: int = 1  # fills drawn together at the coarsest scale; the finer scales refine their mean
     carry_draws: bool = False  # the coarse_mean fills go through the finer scales too, averaged at the end
     texture: bool = False  # the photo's own patches texture the fill where they match it (add_texture)
+    close_seams: bool = True  # large holes: the fill meets the photo without a step (core/seams.py)
     by_scales: dict[int, dict[str, float | int | str | bool]] = field(default_factory=dict)
 
     def chain_length(self, coarsest: bool) -> int:
@@ -457,6 +461,8 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
             filled_crop = add_texture(img.pixels[y0:y1, x0:x1], mcrop, filled_crop, levels=n_levels + 1,
                                       seed=seed + k, check=reporter.check)
             patch_s += time.perf_counter() - started
+        if st.close_seams:  # last: no step where a large hole's fill meets the photo (core/seams.py)
+            filled_crop = close_seams(img.pixels[y0:y1, x0:x1], filled_crop, mcrop)
         out = img.pixels.copy()
         region = out[y0:y1, x0:x1]
         blended = feather(region, filled_crop, cov[y0:y1, x0:x1])
@@ -467,7 +473,7 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
               "refine_noise": st.refine_noise, "final_noise": st.final_noise, "start_noise": st.start_noise,
               "refine_steps": st.refine_steps, "refine_resample": st.refine_resample, "eta": eta, "mean": mean,
               "coarse_mean": st.coarse_mean, "carry_draws": st.carry_draws, "texture": st.texture,
-              "patch_s": round(patch_s, 3),
+              "patch_s": round(patch_s, 3), "close_seams": st.close_seams,
               "coarse_levels": n_levels, "region": [int(x0), int(y0), int(x1), int(y1)],
               "guess": st.guess, "noise_guess": st.noise_guess, "guess_s": round(guess_s, 3),
               "network_calls_per_candidate": calls * len(planes), "grain": grain,

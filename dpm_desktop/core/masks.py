@@ -76,6 +76,51 @@ def dilate(mask: np.ndarray, r: int) -> np.ndarray:
     return m.astype(bool)
 
 
+def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected component labels (0 = background, 1..n) and n; numpy only, by runs: each row's
+    runs of True are joined to the runs of the row above that touch them (diagonals included), and
+    the joined runs take the smallest label among them (min-label propagation with pointer jumping).
+    A 24 MP mask 20 % masked takes ~5 s (a per-pixel union-find in Python took ~20)."""
+    h, w = mask.shape
+    labels = np.zeros((h, w), np.int32)
+    padded = np.zeros((h, w + 2), np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    row, first = np.nonzero(edges == 1)  # a run covers columns first..last of its row
+    last = np.nonzero(edges == -1)[1] - 1
+    n = len(row)
+    if n == 0:
+        return labels, 0
+    # Runs are ordered by (row, column); as one key per run, both their starts and their ends sort.
+    span = np.int64(w + 2)
+    starts, ends = row * span + first, row * span + last
+    # Run b touches the runs a of the row above with a.last >= b.first - 1 and a.first <= b.last + 1:
+    # a contiguous range of them, [lo, hi).
+    lo = np.searchsorted(ends, (row - 1) * span + first - 1, side="left")
+    hi = np.maximum(np.searchsorted(starts, (row - 1) * span + last + 1, side="right"), lo)
+    counts = hi - lo
+    b = np.repeat(np.arange(n), counts)
+    a = np.repeat(lo, counts) + np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    touching = row[a] == row[b] - 1
+    a, b = a[touching], b[touching]
+    lab = np.arange(n)
+    while True:
+        joined = np.minimum(lab[a], lab[b])
+        new = lab.copy()
+        np.minimum.at(new, a, joined)
+        np.minimum.at(new, b, joined)
+        while not np.array_equal(new[new], new):  # pointer jumping: every run points at its root
+            new = new[new]
+        if np.array_equal(new, lab):
+            break
+        lab = new
+    roots, run_label = np.unique(lab, return_inverse=True)
+    lengths = last - first + 1
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    labels.ravel()[np.repeat(row * w + first, lengths) + offsets] = np.repeat(run_label.astype(np.int32) + 1, lengths)
+    return labels, len(roots)
+
+
 def hole_radius(mask: np.ndarray) -> int:
     """The largest distance (square metric, pixels) from a masked pixel to the nearest known one."""
     if not mask.any():
@@ -113,16 +158,17 @@ def harmonic_fill(pixels: np.ndarray, mask: np.ndarray, iterations: int = 40) ->
         return out
     h, w = mask.shape
     if min(h, w) >= 16 and mask.mean() < 0.999:
-        # The coarser level: 2x2 means of the known pixels (a block with none stays unknown).
-        hh, ww = h // 2 * 2, w // 2 * 2
-        known = (~mask[:hh, :ww]).astype(np.float32)
+        # The coarser level: 2x2 means of the known pixels (a block with none stays unknown). An odd
+        # last row or column is repeated, not dropped: it may hold the only known pixels.
+        hh, ww = h + h % 2, w + w % 2
+        known = np.pad(~mask, ((0, hh - h), (0, ww - w)), mode="edge").astype(np.float32)
+        values = np.pad(out, ((0, hh - h), (0, ww - w), (0, 0)), mode="edge")
         k4 = known.reshape(hh // 2, 2, ww // 2, 2).sum(axis=(1, 3))
-        s4 = (out[:hh, :ww] * known[:, :, None]).reshape(hh // 2, 2, ww // 2, 2, -1).sum(axis=(1, 3))
+        s4 = (values * known[:, :, None]).reshape(hh // 2, 2, ww // 2, 2, -1).sum(axis=(1, 3))
         coarse_mask = k4 == 0
         coarse = s4 / np.maximum(k4, 1)[:, :, None]
         coarse = harmonic_fill(coarse, coarse_mask, iterations)
-        up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)
-        up = np.pad(up, ((0, h - hh), (0, w - ww), (0, 0)), mode="edge")
+        up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:h, :w]
         out[mask] = up[mask]
     else:
         out[mask] = pixels[~mask].mean(axis=0) if (~mask).any() else 0.5

@@ -16,7 +16,7 @@ assert tuple(DENOISE_MODES) == modes.DENOISE_MODES
 TASKS = ("denoise", "inpaint")
 INPAINT_PRESETS = {  # core.modes.INPAINT_PRESETS, and Custom
     "fast": "Fast — seconds (short chains, few network calls)",
-    "best": "Best — minutes (the exhaustive RePaint chain)",
+    "best": "Best — minutes (the exhaustive RePaint chain: one sharper draw)",
     "custom": "Custom — the steps and resampling below",
 }
 

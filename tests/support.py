@@ -23,6 +23,13 @@ def photo_like(h: int, w: int, seed: int = 0, channels: int = 3) -> np.ndarray:
     return np.clip(img, 0, 1)
 
 
+def edge_step(a: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> float:
+    """Mean |difference| across the four edges of the box a[y0:y1, x0:x1] (a hole's seam)."""
+    pairs = [(a[y0 - 1, x0:x1], a[y0, x0:x1]), (a[y1, x0:x1], a[y1 - 1, x0:x1]),
+             (a[y0:y1, x0 - 1], a[y0:y1, x0]), (a[y0:y1, x1], a[y0:y1, x1 - 1])]
+    return float(np.mean([np.abs(outside - inside).mean() for outside, inside in pairs]))
+
+
 def write_photo(path: Path, h: int = 96, w: int = 128, seed: int = 0, mode: str = "RGB") -> Path:
     px = photo_like(h, w, seed, 3)
     im = Image.fromarray((px * 255 + 0.5).astype(np.uint8), "RGB")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from support import edge_step
 
 from dpm_desktop.core.seams import close_seams
 
@@ -48,12 +49,7 @@ def test_a_flat_fill_meets_each_side_of_the_hole() -> None:
     fill = np.where(hole[:, :, None], photo[hole].mean(axis=0), photo).astype(np.float32)
     out = close_seams(photo, fill, hole)
 
-    def step(a: np.ndarray) -> float:  # mean |difference| across the hole's four edges
-        pairs = [(a[79, 90:170], a[80, 90:170]), (a[160, 90:170], a[159, 90:170]),
-                 (a[80:160, 89], a[80:160, 90]), (a[80:160, 170], a[80:160, 169])]
-        return float(np.mean([np.abs(outside - inside).mean() for outside, inside in pairs]))
-
-    assert step(out) < 0.5 * step(fill)
+    assert edge_step(out, 80, 160, 90, 170) < 0.5 * edge_step(fill, 80, 160, 90, 170)
     assert _psnr_in(photo, out, hole) > _psnr_in(photo, fill, hole) + 1
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import seams
 from .checkpoint import Checkpoint
 from .device import pick_device
 from .diffusion import Chain, GaussianDiffusion
@@ -48,7 +49,6 @@ from .restore_io import (
 )
 from .sampling import Condition, network_calls, repaint_states, run_chain
 from .schedule import spaced_timesteps
-from .seams import close_seams
 from .spectral_fill import spectral_fill
 from .tiling import TiledNet
 
@@ -345,8 +345,8 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
             context: int | None = None, coarse_levels: int | None = None, refine_noise: float | None = None,
             final_noise: float | None = None, mean: bool = False, eta: float | None = None,
             start_noise: float | None = None, refine_steps: int | None = None,
-            refine_resample: int | None = None, texture: bool | None = None, tile: int | None = None,
-            overlap: int = 32, grain: bool = True, reporter: Reporter = NULL_REPORTER,
+            refine_resample: int | None = None, texture: bool | None = None, close_seams: bool | None = None,
+            tile: int | None = None, overlap: int = 32, grain: bool = True, reporter: Reporter = NULL_REPORTER,
             preview_every: int = 0) -> RestoreResult:
     """Fill the masked pixels; ``candidates`` independent fills are returned (the first is the result).
 
@@ -360,7 +360,9 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
     each finer level refines the upsampled fill from noise level ``refine_noise``. ``texture``:
     the photo's own patches, matched to the chain's fill, give it their texture where they match it
     well (:func:`add_texture`; the fast preset's large holes, which the chain fills with a smooth
-    square). ``final_noise`` > 0 (model units) ends the chain at the step
+    square). ``close_seams`` (both presets): a hole deeper than 8 px gets the step where its fill
+    meets the photo spread over it and removed (:func:`seams.close_seams`). ``final_noise`` > 0
+    (model units) ends the chain at the step
     with that noise level and returns the network's posterior mean there: less texture, lower
     error. ``eta``: None for ancestral steps, a number for DDIM steps of that stochasticity.
     ``grain``: give the fill the noise the photo has around the hole (see :mod:`grain`; the photo
@@ -398,7 +400,8 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
     n_levels = coarse_levels_for(radius) if coarse_levels is None else max(0, int(coarse_levels))
     st = resolve_settings(preset, n_levels, steps=steps, resample=resample, jump=jump, context=context,
                           refine_noise=refine_noise, final_noise=final_noise, start_noise=start_noise,
-                          refine_steps=refine_steps, refine_resample=refine_resample, texture=texture)
+                          refine_steps=refine_steps, refine_resample=refine_resample, texture=texture,
+                          close_seams=close_seams)
     ran = len(spaced_timesteps(ckpt.diffusion.T, st.steps))
     if ran < st.steps:
         notes.append(f"{st.steps} steps asked for; the model has {ran}, which ran")
@@ -462,7 +465,7 @@ def inpaint(image: np.ndarray | str | Path | LoadedImage, mask: np.ndarray | str
                                       seed=seed + k, check=reporter.check)
             patch_s += time.perf_counter() - started
         if st.close_seams:  # last: no step where a large hole's fill meets the photo (core/seams.py)
-            filled_crop = close_seams(img.pixels[y0:y1, x0:x1], filled_crop, mcrop)
+            filled_crop = seams.close_seams(img.pixels[y0:y1, x0:x1], filled_crop, mcrop)
         out = img.pixels.copy()
         region = out[y0:y1, x0:x1]
         blended = feather(region, filled_crop, cov[y0:y1, x0:x1])

@@ -48,7 +48,6 @@ def test_a_flat_fill_meets_each_side_of_the_hole() -> None:
     hole, _ = _masks(photo.shape[:2])
     fill = np.where(hole[:, :, None], photo[hole].mean(axis=0), photo).astype(np.float32)
     out = close_seams(photo, fill, hole)
-
     assert edge_step(out, 80, 160, 90, 170) < 0.5 * edge_step(fill, 80, 160, 90, 170)
     assert _psnr_in(photo, out, hole) > _psnr_in(photo, fill, hole) + 1
 

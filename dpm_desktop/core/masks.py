@@ -143,7 +143,10 @@ def hole_radius(mask: np.ndarray) -> int:
     return lo
 
 
-def coarse_levels_for(radius: int, target: int = 8, max_levels: int = 3) -> int:
+FINE_RADIUS = 8  # px: a hole this deep or less is filled at full scale alone (no coarser scales)
+
+
+def coarse_levels_for(radius: int, target: int = FINE_RADIUS, max_levels: int = 3) -> int:
     """Halvings needed so that the hole's radius is at most ``target`` px at the coarsest level."""
     return int(min(max_levels, max(0, math.ceil(math.log2(max(radius, 1) / target)))))
 

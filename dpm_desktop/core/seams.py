@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .masks import components, dilate, harmonic_fill
+from .masks import FINE_RADIUS, components, dilate, harmonic_fill
 
 RING = 2  # px: the width of the ring outside the hole where the step is read
-MIN_RADIUS = 9  # px: holes this deep (their farthest pixel from the photo) get their seam closed
+MIN_RADIUS = FINE_RADIUS + 1  # px: holes filled coarse to fine (deeper than 8 px) get their seam closed
 ITERATIONS = 200  # Jacobi sweeps of the membrane after its coarse-to-fine start
 
 

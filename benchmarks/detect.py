@@ -3,11 +3,11 @@ the benchmark photos; the proposed masks scored against the truth with a 1 px to
 share of proposed pixels within 1 px of damage; recall: share of damaged pixels within 1 px of the
 proposal), beside classical detectors on the same inputs and the naive use of our own denoiser;
 false alarms on the undamaged photos; end to end, detect then inpaint, against the true mask.
-Our three detectors: the learned one (models/defects-small or --detector DIR, trained on core/damage_synth.py's damage
-over data/photos), the photo model's likelihood residual, and the two combined (the default), which
-is also measured by sensitivity. A second table scores every detector on damage of a second
-held-out kind (benchmarks/damage_dust.py: film dust and fibres, then JPEG), unlike both the
-training generator and the first test generator.
+Our three detectors: the learned one (models/defects-small or --detector DIR, trained on
+core/damage_synth.py's damage over data/photos), the photo model's likelihood residual, and the two
+combined (the default); the default method (detect.DEFAULT_METHOD) is also measured by sensitivity. A second
+table scores every detector on damage of a second held-out kind (benchmarks/damage_dust.py: film
+dust and fibres, then JPEG), unlike both the training generator and the first test generator.
 
     python -m benchmarks.detect [--quick]
 """
@@ -87,8 +87,9 @@ def scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
 
 LEARNED, LIKELIHOOD = "ours (learned)", "ours (likelihood)"
 COMBINED = "ours (combined: learned + likelihood)"
-SWEEP = (6.0, 4.0, 2.0)  # sensitivities of the combined method's table (6: the default)
+SWEEP = (6.0, 4.0, 2.0)  # sensitivities of the default method's table (6: the default)
 GRAIN = 15.0  # 0-255: the noise of the grainy photos' table
+OURS = {"learned": LEARNED, "combined": COMBINED, "likelihood": LIKELIHOOD}  # detect.METHODS -> row label
 
 
 def methods(ckpt: Any, run: Run, detector: Any) -> dict[str, Any]:
@@ -129,11 +130,11 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
             dust.append({"image": p.name, "method": name, "precision": dp, "recall": dr, "f1": df1})
         log(PART, f"{p.name}: " + ", ".join(f"{r['method']} F1 {r['f1']:.2f}" for r in recs if r["image"] == p.name)
             + " | film dust: " + ", ".join(f"{r['method']} {r['f1']:.2f}" for r in dust if r["image"] == p.name))
-        # The combined method (the default) at lower sensitivities, from one map per photo: what a lower
-        # setting finds, falsely marks on the undamaged photo, and gains end to end.
-        from dpm_desktop.core.detect import anomaly_map, detect, map_for_display, mask_from_anomaly
+        # The default method at lower sensitivities, from one map per photo: what a lower setting finds,
+        # falsely marks on the undamaged photo, and gains end to end.
+        from dpm_desktop.core.detect import DEFAULT_METHOD, anomaly_map, detect, map_for_display, mask_from_anomaly
 
-        cmaps = {k: anomaly_map(y, model=ckpt, device=run.device, method="combined", detector=detector) for k, y in
+        cmaps = {k: anomaly_map(y, model=ckpt, device=run.device, method=DEFAULT_METHOD, detector=detector) for k, y in
                  (("damaged", damaged), ("clean", p.pixels))}
         for sens in SWEEP:
             found, false = (mask_from_anomaly(cmaps[k][0], sens, params=cmaps[k][1]) for k in ("damaged", "clean"))
@@ -167,11 +168,12 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
                 return np.repeat(a[:, :, None], 3, 2).astype(np.float32)
 
             c = map_for_display(mask_from_anomaly(cmaps["damaged"][0], params=cmaps["damaged"][1]))
-            rows.append([(damaged, f"{p.name}: damaged"), (gray(c), "combined score (to the cut)"),
-                         (gray(masks[COMBINED]), "combined mask (sensitivity 6)"),
-                         (ends["ours (combined): detect + inpaint"], "restored (combined mask)"),
-                         (gray(masks[LIKELIHOOD]), "likelihood mask"), (gray(masks[LEARNED]), "learned mask"),
-                         (gray(truth), "true damage")])
+            other = "combined" if DEFAULT_METHOD == "learned" else "learned"  # the figure's other mask
+            rows.append([(damaged, f"{p.name}: damaged"), (gray(c), f"{DEFAULT_METHOD} map (to the cut)"),
+                         (gray(masks[OURS[DEFAULT_METHOD]]), f"{DEFAULT_METHOD} mask (sensitivity 6)"),
+                         (ends[f"ours ({DEFAULT_METHOD}): detect + inpaint"], f"restored ({DEFAULT_METHOD} mask)"),
+                         (gray(masks[LIKELIHOOD]), "likelihood mask"),
+                         (gray(masks[OURS[other]]), f"{other} mask"), (gray(truth), "true damage")])
     report.records += recs + [{**r, "generator": "film dust + JPEG"} for r in dust]
     t = Table("Mean over the photos: detection (1 px tolerance) and false alarms on the undamaged photos, "
               "at each detector's default setting",
@@ -191,7 +193,9 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
     for name in dict.fromkeys(r["method"] for r in recs if "end_to_end_psnr" in r):
         e.add(name, mean([r["end_to_end_psnr"] for r in recs if r["method"] == name and "end_to_end_psnr" in r]))
     report.tables.append(e)
-    w = Table("The combined method (the default) by sensitivity: mean over the photos",
+    from dpm_desktop.core.detect import DEFAULT_METHOD
+
+    w = Table(f"The default method ({DEFAULT_METHOD}) by sensitivity: mean over the photos",
               ["sensitivity", "F1", "false px / MP (clean photos)", "end to end PSNR (dB)",
                "undamaged photo after detect + inpaint: PSNR (dB)"])
     for sens in SWEEP:
@@ -204,7 +208,7 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
     report.tables.append(w)
     report.records += [{**r, "test": "sensitivity_sweep"} for r in sweep]
     g = Table(f"Grainy photos: the same damage under Gaussian noise of sigma {GRAIN:g}/255, the default method "
-              "(combined, sensitivity 6): mean over the photos",
+              f"({DEFAULT_METHOD}, sensitivity 6): mean over the photos",
               ["photo examined", "F1", "false px / MP (clean photos)"])
     for degrain, label in ((True, "denoised first (the default)"), (False, "as it is (degrain=False)")):
         rs = [r for r in grainy if r["degrain"] == degrain]
@@ -216,9 +220,8 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
 
 
 def large_scan(run: Run, report: Report, threads: int | None, detector: Path) -> None:
-    """`dpm detect` (its default, the combined method: the photo model on 256 px tiles and the
-    detector) on a damaged 6000 x 4000 mosaic of the benchmark photos, in a child process: wall and
-    CPU seconds, peak resident memory."""
+    """`dpm detect` (its default method) on a damaged 6000 x 4000 mosaic of the benchmark photos, in a
+    child process: wall and CPU seconds, peak resident memory."""
     from PIL import Image
 
     from .common import WORK_DIR
@@ -238,12 +241,14 @@ def large_scan(run: Run, report: Report, threads: int | None, detector: Path) ->
     log(PART, f"detecting on a {w}x{h} photo in a child process...")
     r = run_child(cmd, child_env(threads))
     log(PART, f"{w}x{h}: {r.wall_s:.0f} s wall, {r.cpu_s:.0f} s CPU, peak {r.max_rss_mib:.0f} MiB")
-    t = Table(f"`dpm detect` (combined, the default) on a damaged {w}x{h} ({w * h / 1e6:.0f} MP) PNG",
+    from dpm_desktop.core.detect import DEFAULT_METHOD
+
+    t = Table(f"`dpm detect` ({DEFAULT_METHOD}, the default) on a damaged {w}x{h} ({w * h / 1e6:.0f} MP) PNG",
               ["wall s", "CPU s", "peak resident memory (MiB)"])
     t.add(r.wall_s, r.cpu_s, r.max_rss_mib)
     t.note = "The whole process: start-up, reading the PNG, the networks on their tiles, shaping and writing the mask."
     report.tables.append(t)
-    report.records.append({"test": "large_scan", "method": "combined", "width": w, "height": h, **vars(r)})
+    report.records.append({"test": "large_scan", "method": DEFAULT_METHOD, "width": w, "height": h, **vars(r)})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,6 +203,23 @@ def test_the_learned_map_re_thresholds_without_the_network() -> None:
     assert detect(damaged, method="learned", sensitivity=9).mask.sum() == strict.mask.sum()
 
 
+def test_training_crops_saved_as_jpeg_keep_their_targets(photo_folder: Path) -> None:
+    """``jpeg_share``: a crop saved as JPEG after its damage keeps the damage's target and weights;
+    its pixels change (8-bit, blocks); at 0 the crops are drawn exactly as before (no extra draw)."""
+    from dpm_desktop.core.datasets import ImageFolder, scan_folder
+    from dpm_desktop.core.detector_train import DetectorTrainConfig, damaged_batch
+
+    folder = ImageFolder(scan_folder(photo_folder, 48).usable, root=photo_folder, patch=48, channels=3)
+    plain, jpeg = (damaged_batch(folder, 1, np.random.default_rng(3), DetectorTrainConfig(jpeg_share=share,
+                                                                                         clean_share=0.0))
+                   for share in (0.0, 1.0))
+    assert torch.equal(plain[1], jpeg[1]) and torch.equal(plain[2], jpeg[2]) and plain[1].sum() > 0
+    change = (jpeg[0] - plain[0]).abs()
+    assert 0 < float(change.mean()) < 0.05 and torch.equal(jpeg[0], torch.round(jpeg[0] * 255) / 255)
+    again = damaged_batch(folder, 1, np.random.default_rng(3), DetectorTrainConfig(clean_share=0.0))
+    assert torch.equal(again[0], plain[0])
+
+
 def test_a_short_training_run_saves_a_calibrated_detector(tmp_path: Path, photo_folder: Path) -> None:
     """The recipe end to end at toy size: the detector folder validates and loads, its totals count
     the steps and crops, and its calibration covers the clean crops with false alarms that fall as

@@ -14,6 +14,7 @@ threshold with it. Run: ``python scripts/train_detector.py --help``.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from .damage_synth import synth_damage
 from .datasets import ImageFolder, scan_folder, split_by_file
@@ -54,6 +56,10 @@ class DetectorTrainConfig:
     gray_share: float = 0.2  # crops turned gray (old black-and-white prints)
     clean_share: float = 0.3  # crops left undamaged
     density: float = 3.0  # damage elements per area (x damage_synth's base rates): ~3 % of a damaged crop
+    # Share of crops saved as JPEG after the damage (quality 60-95), as most scans reach us. Unseen in
+    # training, JPEG's softened specks cost the 4x detector (widths 24 / 48 / 64) half its recall of
+    # JPEG'd film dust (models/defects-small/README.md, Dec 7); the shipped detector trained without.
+    jpeg_share: float = 0.0
     val_percent: float = 10.0
     val_crops: int = 48
     calib_crops: int = 160
@@ -76,6 +82,13 @@ class DetectorTrainConfig:
     init: str = ""  # a detector folder to continue from (its steps and thread-hours are added up)
 
 
+def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
+    """``img`` (H x W x 3 float in [0, 1]) saved as a JPEG of ``quality`` and decoded again."""
+    buf = io.BytesIO()
+    Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)).save(buf, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buf), dtype=np.float32) / 255
+
+
 def damaged_batch(folder: ImageFolder, n: int, rng: np.random.Generator, cfg: DetectorTrainConfig,
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images N x 3 x P x P, targets N x 1 x P x P, weights N x 1 x P x P) of freshly damaged crops."""
@@ -87,6 +100,8 @@ def damaged_batch(folder: ImageFolder, n: int, rng: np.random.Generator, cfg: De
             clean = to_gray(clean)
         d = synth_damage(clean, rng, clean_share=cfg.clean_share, density=cfg.density)
         img = np.repeat(d.image, 3, axis=2) if gray else d.image
+        if cfg.jpeg_share > 0 and rng.random() < cfg.jpeg_share:  # no draw at 0: the shipped recipe's stream
+            img = jpeg_round_trip(img, int(rng.integers(60, 96)))
         xs.append(img.transpose(2, 0, 1))
         ys.append(d.target[None].astype(np.float32))
         ws.append(d.weight[None])

@@ -216,8 +216,12 @@ def test_training_crops_saved_as_jpeg_keep_their_targets(photo_folder: Path) -> 
     assert torch.equal(plain[1], jpeg[1]) and torch.equal(plain[2], jpeg[2]) and plain[1].sum() > 0
     change = (jpeg[0] - plain[0]).abs()
     assert 0 < float(change.mean()) < 0.05 and torch.equal(jpeg[0], torch.round(jpeg[0] * 255) / 255)
-    again = damaged_batch(folder, 1, np.random.default_rng(3), DetectorTrainConfig(clean_share=0.0))
-    assert torch.equal(again[0], plain[0])
+    # Any share above 0 draws once per crop, shifting the crops after the first; 0 draws nothing.
+    none, rare = (damaged_batch(folder, 2, np.random.default_rng(3), DetectorTrainConfig(jpeg_share=share,
+                                                                                        clean_share=0.0))
+                  for share in (0.0, 1e-12))
+    assert torch.equal(none[0][0], plain[0][0]) and torch.equal(rare[0][0], plain[0][0])
+    assert not torch.equal(none[0][1], rare[0][1])
 
 
 def test_a_short_training_run_saves_a_calibrated_detector(tmp_path: Path, photo_folder: Path) -> None:

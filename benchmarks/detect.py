@@ -5,9 +5,10 @@ proposal), beside classical detectors on the same inputs and the naive use of ou
 false alarms on the undamaged photos; end to end, detect then inpaint, against the true mask.
 Our three detectors: the learned one (models/defects-small or --detector DIR, trained on
 core/damage_synth.py's damage over data/photos), the photo model's likelihood residual, and the two
-combined (the default); the default method (detect.DEFAULT_METHOD) is also measured by sensitivity. A second
-table scores every detector on damage of a second held-out kind (benchmarks/damage_dust.py: film
-dust and fibres, then JPEG), unlike both the training generator and the first test generator.
+combined (the default); the default method (detect.DEFAULT_METHOD) is also measured by
+sensitivity. A second table scores every detector on damage of a second held-out kind
+(benchmarks/damage_dust.py: film dust and fibres, then JPEG), unlike both the training generator
+and the first test generator.
 
     python -m benchmarks.detect [--quick]
 """
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from dpm_desktop.core.detect import DEFAULT_METHOD
 
 from . import baselines, metrics
 from .common import Report, Run, Table, add_common_args, describe_model, load_model, log, mean, model_line, start
@@ -132,7 +135,7 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
             + " | film dust: " + ", ".join(f"{r['method']} {r['f1']:.2f}" for r in dust if r["image"] == p.name))
         # The default method at lower sensitivities, from one map per photo: what a lower setting finds,
         # falsely marks on the undamaged photo, and gains end to end.
-        from dpm_desktop.core.detect import DEFAULT_METHOD, anomaly_map, detect, map_for_display, mask_from_anomaly
+        from dpm_desktop.core.detect import anomaly_map, detect, map_for_display, mask_from_anomaly
 
         cmaps = {k: anomaly_map(y, model=ckpt, device=run.device, method=DEFAULT_METHOD, detector=detector) for k, y in
                  (("damaged", damaged), ("clean", p.pixels))}
@@ -193,8 +196,6 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
     for name in dict.fromkeys(r["method"] for r in recs if "end_to_end_psnr" in r):
         e.add(name, mean([r["end_to_end_psnr"] for r in recs if r["method"] == name and "end_to_end_psnr" in r]))
     report.tables.append(e)
-    from dpm_desktop.core.detect import DEFAULT_METHOD
-
     w = Table(f"The default method ({DEFAULT_METHOD}) by sensitivity: mean over the photos",
               ["sensitivity", "F1", "false px / MP (clean photos)", "end to end PSNR (dB)",
                "undamaged photo after detect + inpaint: PSNR (dB)"])
@@ -241,8 +242,6 @@ def large_scan(run: Run, report: Report, threads: int | None, detector: Path) ->
     log(PART, f"detecting on a {w}x{h} photo in a child process...")
     r = run_child(cmd, child_env(threads))
     log(PART, f"{w}x{h}: {r.wall_s:.0f} s wall, {r.cpu_s:.0f} s CPU, peak {r.max_rss_mib:.0f} MiB")
-    from dpm_desktop.core.detect import DEFAULT_METHOD
-
     t = Table(f"`dpm detect` ({DEFAULT_METHOD}, the default) on a damaged {w}x{h} ({w * h / 1e6:.0f} MP) PNG",
               ["wall s", "CPU s", "peak resident memory (MiB)"])
     t.add(r.wall_s, r.cpu_s, r.max_rss_mib)

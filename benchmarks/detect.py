@@ -93,6 +93,9 @@ COMBINED = "ours (combined: learned + likelihood)"
 SWEEP = (6.0, 4.0, 2.0)  # sensitivities of the default method's table (6: the default)
 GRAIN = 15.0  # 0-255: the noise of the grainy photos' table
 OURS = {"learned": LEARNED, "combined": COMBINED, "likelihood": LIKELIHOOD}  # detect.METHODS -> row label
+# Each kind of damage drawn alone by the same generator: which of them the default method finds.
+KINDS = {"scratches": {"specks": 0, "blotches": 0}, "dust specks": {"scratches": 0, "blotches": 0},
+         "blotches": {"scratches": 0, "specks": 0}}
 
 
 def methods(ckpt: Any, run: Run, detector: Any) -> dict[str, Any]:
@@ -111,6 +114,7 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
     dust: list[dict[str, Any]] = []
     sweep: list[dict[str, Any]] = []
     grainy: list[dict[str, Any]] = []
+    by_kind: list[dict[str, Any]] = []
     rows: list[list[Panel]] = []
 
     def fill(damaged: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -146,6 +150,13 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
                           "false_per_mpx": float(false.mask.sum() / (false.mask.size / 1e6)),
                           "end_to_end_psnr": metrics.psnr(p.pixels, fill(damaged, found.mask)),
                           "clean_mse": float(np.mean((restored - p.pixels) ** 2))})
+        for kind, only in KINDS.items():
+            y, kind_truth = damage(p.pixels, item_seed(run.seed, p.name, "damage"), **only)
+            kmap, kparams = anomaly_map(y, model=ckpt, device=run.device, method=DEFAULT_METHOD, detector=detector)
+            for sens in SWEEP:
+                found = mask_from_anomaly(kmap, sens, params=kparams).mask
+                by_kind.append({"image": p.name, "kind": kind, "sensitivity": sens,
+                                "recall": scores(found, kind_truth)[1]})
         # Grainy photos (film grain, sensor noise): the same damage under Gaussian noise of GRAIN (0-255),
         # examined by the default method as it is and denoised first (the default).
         rng = np.random.default_rng(item_seed(run.seed, p.name, "grain"))
@@ -208,6 +219,13 @@ def bench(run: Run, ckpt: Any, detector: Any, photos: list[Photo], report: Repor
               "(PSNR of the mean squared change over the photos).")
     report.tables.append(w)
     report.records += [{**r, "test": "sensitivity_sweep"} for r in sweep]
+    k = Table(f"The default method ({DEFAULT_METHOD}) by kind of damage, each kind drawn alone on the photos: "
+              "recall (1 px tolerance), mean over the photos", ["damage", *(f"sensitivity {s:g}" for s in SWEEP)])
+    for kind in KINDS:
+        k.add(kind, *(mean([r["recall"] for r in by_kind if r["kind"] == kind and r["sensitivity"] == sens])
+                      for sens in SWEEP))
+    report.tables.append(k)
+    report.records += [{**r, "test": "recall_by_kind"} for r in by_kind]
     g = Table(f"Grainy photos: the same damage under Gaussian noise of sigma {GRAIN:g}/255, the default method "
               f"({DEFAULT_METHOD}, sensitivity 6): mean over the photos",
               ["photo examined", "F1", "false px / MP (clean photos)"])

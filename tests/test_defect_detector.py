@@ -224,6 +224,24 @@ def test_training_crops_saved_as_jpeg_keep_their_targets(photo_folder: Path) -> 
     assert not torch.equal(none[0][1], rare[0][1])
 
 
+def test_spots_are_small_opaque_targets_and_absent_by_default() -> None:
+    """``spot_rate``: small hard-edged opaque patches, each marked as damage where it shows; at 0 the
+    stream is the recipe's without them (same image, same target)."""
+    from dpm_desktop.core.damage_synth import synth_damage
+
+    clean = np.full((64, 64, 3), 0.5, np.float32)
+    base = synth_damage(clean, np.random.default_rng(4), clean_share=0.0, grain_share=0.0, density=1e-6)
+    again = synth_damage(clean, np.random.default_rng(4), clean_share=0.0, grain_share=0.0, density=1e-6,
+                         spot_rate=0.0)
+    assert np.array_equal(base.image, again.image) and np.array_equal(base.target, again.target)
+    spotted = synth_damage(clean, np.random.default_rng(4), clean_share=0.0, grain_share=0.0, density=1e-6,
+                           spot_rate=3e6)  # ~1 spot in a 64 px crop at this density
+    spots = spotted.target & ~base.target
+    assert 3 <= spots.sum() <= 24 * 24  # a 3-12 px window's patch
+    assert float(spotted.alpha[spots].min()) >= 0.35  # opaque where it counts as damage
+    # hard-edged: most of the patch is (nearly) fully opaque, unlike a soft stain's ramp
+    assert float(np.mean(spotted.alpha[spots] > 0.55)) > 0.6
+
 def test_a_short_training_run_saves_a_calibrated_detector(tmp_path: Path, photo_folder: Path) -> None:
     """The recipe end to end at toy size: the detector folder validates and loads, its totals count
     the steps and crops, and its calibration covers the clean crops with false alarms that fall as

@@ -7,7 +7,9 @@ strength per photo), so that the bench measures generalisation rather than memor
 - fibres: random walks whose heading drifts (hair-like curls), their width modulated by a sine;
 - scratches: polylines of a few straight segments with kinks, sometimes broken into dashes;
 - specks: Gaussian-profile spots, round or elongated, each its own size and strength;
-- stains: low-frequency noise thresholded into irregular soft-edged patches, mostly faint.
+- stains: low-frequency noise thresholded into irregular soft-edged patches, mostly faint;
+- spots (opt-in, ``spot_rate``): the same noise cut with a hard edge into small opaque patches
+  (3-12 px; mould, ink, lifted emulsion), which no other kind resembles.
 
 Every element has its own tone: bright, dark, a colour, or a faint shift of the photo's own value
 (low contrast, down to ~0.1 opacity). Edges are antialiased (drawn at 4x and box-filtered) and
@@ -134,14 +136,24 @@ def _speck_alpha(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
 
 def _stain_alpha(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     """An irregular patch: smoothed noise thresholded in a window of 6-24 px, soft-edged."""
-    size = int(rng.integers(6, 25))
+    return _blob_alpha(rng, w, h, int(rng.integers(6, 25)), edge=0.6)
+
+
+def _spot_alpha(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """A small opaque patch: smoothed noise thresholded in a window of 3-12 px, hard-edged."""
+    return _blob_alpha(rng, w, h, int(rng.integers(3, 13)), edge=0.1)
+
+
+def _blob_alpha(rng: np.random.Generator, w: int, h: int, size: int, edge: float) -> np.ndarray:
+    """Smoothed noise plus a central bump, thresholded: one irregular patch in a 2 x ``size`` window,
+    its rim ramping over ``edge`` (in units of the noise's deviation)."""
     cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
     noise = Image.fromarray((rng.uniform(0, 255, (size * 2, size * 2))).astype(np.uint8))
     blob = np.asarray(noise.filter(ImageFilter.GaussianBlur(size / 5)), dtype=np.float32) / 255
     yy, xx = np.mgrid[0:2 * size, 0:2 * size] - size + 0.5
     fall = np.exp(-(xx**2 + yy**2) / (2 * (size / 2.2) ** 2))  # a patch, not a field of islands
     field = (blob - blob.mean()) / (blob.std() + 1e-6) + 2.5 * fall
-    soft = np.clip((field - 1.4) / 0.6, 0, 1)
+    soft = np.clip((field - 1.4) / edge, 0, 1)
     a = np.zeros((h, w), np.float32)
     y0, x0 = cy - size, cx - size
     ys, xs = slice(max(0, y0), min(h, y0 + 2 * size)), slice(max(0, x0), min(w, x0 + 2 * size))
@@ -150,10 +162,12 @@ def _stain_alpha(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
 
 
 def synth_damage(clean: np.ndarray, rng: np.random.Generator, *, clean_share: float = 0.3,
-                 density: float = 1.0, grain_share: float = 0.5) -> Damaged:
+                 density: float = 1.0, grain_share: float = 0.5, spot_rate: float = 0.0) -> Damaged:
     """Damage a clean H x W x C float32 photo crop (C = 1 or 3). With probability ``clean_share`` the
     crop stays clean (a negative). ``density`` scales the number of elements per area; with
-    probability ``grain_share`` grain of 0.5-4/255 is added over the whole crop."""
+    probability ``grain_share`` grain of 0.5-4/255 is added over the whole crop. ``spot_rate``: spots
+    per 10,000 px (x density); at 0 none are drawn and the random stream is that of the recipe
+    without them."""
     h, w, c = clean.shape
     out = clean.astype(np.float32).copy()
     total = np.zeros((h, w), np.float32)  # 1 - prod(1 - a): combined opacity
@@ -161,6 +175,8 @@ def synth_damage(clean: np.ndarray, rng: np.random.Generator, *, clean_share: fl
         area = h * w / 10_000 * density
         counts = {"fibre": rng.poisson(1.2 * area), "scratch": rng.poisson(0.8 * area),
                   "speck": rng.poisson(rng.uniform(2, 12) * area), "stain": rng.poisson(0.3 * area)}
+        if spot_rate > 0:
+            counts["spot"] = rng.poisson(spot_rate * area)
         if sum(counts.values()) == 0:
             counts["speck"] = 1
         for kind, n in counts.items():
@@ -173,11 +189,14 @@ def synth_damage(clean: np.ndarray, rng: np.random.Generator, *, clean_share: fl
                                       rng.uniform(0, 0.4), dashed=rng.random() < 0.3)
                 elif kind == "speck":
                     a = _speck_alpha(rng, w, h)
+                elif kind == "spot":
+                    a = _spot_alpha(rng, w, h)
                 else:
                     a = _stain_alpha(rng, w, h)
                 if rng.random() < 0.3:
                     a = gaussian_blur(a, rng.uniform(0.3, 0.9))
-                opacity = rng.uniform(0.15, 1.0) if kind != "stain" else rng.uniform(0.2, 0.7)
+                opacity = {"stain": (0.2, 0.7), "spot": (0.6, 1.0)}.get(kind, (0.15, 1.0))
+                opacity = rng.uniform(*opacity)
                 a = (a * opacity).astype(np.float32)
                 mode, v = _tone(rng, c)
                 target = np.clip(out + v, 0, 1) if mode == "shift" else np.broadcast_to(v, out.shape)

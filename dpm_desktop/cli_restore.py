@@ -94,7 +94,7 @@ def add_restore_commands(sub: Any) -> None:
 
     f = sub.add_parser("detect", help="propose a mask of scratches, dust and spots (work in progress)",
                        description="Find scratches, specks and blotches and write them as a mask (white = damage) "
-                       "that `dpm inpaint --mask` takes: by default the small learned detector (defects-small) "
+                       "that `dpm inpaint --mask` takes: by default the learned detector (defects-medium) "
                        "and what the photo model cannot explain together (--method combined), or either alone "
                        "(--method learned, --method likelihood). Work in progress: measured below its targets "
                        "(make bench, detect); review the mask before inpainting.")
@@ -105,10 +105,11 @@ def add_restore_commands(sub: Any) -> None:
     f.add_argument("--method", choices=modes.DETECT_METHODS, default=modes.DETECT_METHODS[0],
                    help="combined (default): the learned detector and the photo model's residual together, "
                         "calibrated to few false alarms; likelihood: the photo model's residual alone (finds more, "
-                        "with many more false alarms); learned: the small detector trained on synthetic damage "
-                        "(models/defects-small) alone")
+                        "with many more false alarms); learned: the detector trained on synthetic damage "
+                        "(models/defects-medium) alone")
     f.add_argument("--detector",
-                   help="with --method combined or learned: a detector name or folder (default defects-small)")
+                   help="with --method combined or learned: a detector name or folder "
+                        "(default defects-medium; also bundled: defects-small)")
     f.add_argument("--sigma", type=float_in(0, 80, "--sigma", open_low=True), default=50.0,
                    help="with --method likelihood: noise level (0-255) the photo is read at (combined: the "
                         "calibration's)")

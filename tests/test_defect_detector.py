@@ -174,8 +174,9 @@ def _scratched(px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_shipped_detector_finds_a_drawn_scratch_on_a_real_photo() -> None:
-    """The bars are low because the shipped detector is weak (models/defects-small/README.md). The
-    detector trained again on 3x the photos (Dec 7), better on both of the bench's damage
+    """The bars are low because the shipped detector is weak; they were set with defects-small, the
+    default until Dec 7 (models/defects-small/README.md), and hold for defects-medium. defects-small
+    trained again on 3x the photos (Dec 7), better on both of the bench's damage
     generators and on 8 other photos kept apart, finds less of this one drawn scratch alone: measured
     recall 0.08 at sensitivity 2 (0.18 before), precision 0.83 (0.54); on the clean crop at the
     default one false blob of 11 px in its corner (298 px / MP of this 0.037 MP crop; none before);
@@ -225,8 +226,8 @@ def test_training_crops_saved_as_jpeg_keep_their_targets(photo_folder: Path) -> 
 
 
 def test_spots_are_small_opaque_targets_and_absent_by_default() -> None:
-    """``spot_rate``: small hard-edged opaque patches, each marked as damage where it shows; at 0 the
-    stream is the recipe's without them (same image, same target)."""
+    """``spot_rate``: small hard-edged opaque patches, each marked as damage where it shows; the
+    default draws none (the same image and target as an explicit 0)."""
     from dpm_desktop.core.damage_synth import synth_damage
 
     clean = np.full((64, 64, 3), 0.5, np.float32)
@@ -241,6 +242,7 @@ def test_spots_are_small_opaque_targets_and_absent_by_default() -> None:
     assert float(spotted.alpha[spots].min()) >= 0.35  # opaque where it counts as damage
     # hard-edged: most of the patch is (nearly) fully opaque, unlike a soft stain's ramp
     assert float(np.mean(spotted.alpha[spots] > 0.55)) > 0.6
+
 
 def test_a_short_training_run_saves_a_calibrated_detector(tmp_path: Path, photo_folder: Path) -> None:
     """The recipe end to end at toy size: the detector folder validates and loads, its totals count

@@ -25,11 +25,11 @@ Three detectors share one interface (``detect`` / ``anomaly_map`` / ``mask_from_
   worse (0.05-0.26): at small t that difference is below the learned variance's resolution. It
   finds the most (recall 0.47) but with as many false alarms.
 - ``method="learned"``: a small fully-convolutional net (core/defect_net.py, the bundled
-  models/defects-small) trained by core/detector_train.py on synthetic damage
-  (core/damage_synth.py) over clean crops of the training photos. Its anomaly map is the per-pixel
-  probability of damage. ``sensitivity`` means a false-alarm rate on clean photos:
+  models/defects-medium; until Dec 7 models/defects-small) trained by core/detector_train.py on
+  synthetic damage (core/damage_synth.py) over clean crops of the training photos. Its anomaly
+  map is the per-pixel probability of damage. ``sensitivity`` means a false-alarm rate on clean photos:
   defect_net.false_alarm_budget(s) = 100 x 2^(6 - s) masked px per megapixel (100 at the default
-  6, 3,200 at 1), as calibrated on clean crops of the training photos (never the benchmark photos).
+  6, 3,200 at 1), as calibrated on clean crops of its held-out photos (never the benchmark photos).
   Alone, its confident false alarms are thin natural lines (models/defects-small/README.md).
 
 A grainy photo (estimated noise above GRAIN_MIN = 5/255) is denoised at its estimated noise level
@@ -120,7 +120,7 @@ def anomaly_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Pa
     mask_from_anomaly). ``model``, ``tile`` and ``overlap``: the photo model of the combined and
     likelihood methods (and of the denoiser for grainy photos) and its tiling; ``sigma``: the
     likelihood method's noise level (the combined method reads its calibration's); ``detector``:
-    the combined and learned methods' folder or name (default defects-small); ``degrain``: denoise
+    the combined and learned methods' folder or name (default defects-medium); ``degrain``: denoise
     a grainy photo first (see _degrained)."""
     if method not in METHODS:
         raise RestoreError(f"unknown detection method {method!r}; use {' or '.join(METHODS)}")

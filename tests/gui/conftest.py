@@ -23,7 +23,7 @@ from .helpers import make_window, open_and_wait
 @pytest.fixture(scope="session")
 def bundled_models(tmp_path_factory: pytest.TempPathFactory, tiny_rgb_model: Path) -> Path:
     """A bundled-models folder holding the tiny checkpoint as the default model, beside the real
-    defect detector (60 k parameters) that Find Defects' default method needs."""
+    default defect detector that Find Defects' default method needs."""
     from dpm_desktop.core.defect_net import DEFAULT_DETECTOR, bundled_detector_dir
 
     folder = tmp_path_factory.mktemp("bundled")

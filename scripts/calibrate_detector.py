@@ -3,8 +3,10 @@ photo model's likelihood anomaly) on clean crops of its held-out photos (--calib
 its detector.json as ``calibration_combined`` (with --gray, for gray photos read by photo-gray, as
 ``calibration_combined_gray``):
 
-    nice -n 10 .venv/bin/python scripts/calibrate_detector.py models/defects-small --seed 1
-    nice -n 10 .venv/bin/python scripts/calibrate_detector.py models/defects-small --seed 1 --gray
+    nice -n 10 .venv/bin/python scripts/calibrate_detector.py models/defects-medium --beta 4 --seed 10
+    nice -n 10 .venv/bin/python scripts/calibrate_detector.py models/defects-medium --beta 4 --seed 10 --gray
+
+(the default detector; models/defects-small was calibrated with --seed 1 at the default beta 8)
 
 The crops are those of the detector's own calibration (the recipe's --data, --calib-crops,
 --calib-patch, --seed, --gray-share, --val-percent; pass the values it was trained with). With

@@ -12,12 +12,11 @@ The truth is each element's outline before the blur (antialiased coverage above 
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image, ImageDraw
 
 from dpm_desktop.core.blur import gaussian_blur
+from dpm_desktop.core.damage_synth import jpeg_round_trip
 
 SUPER = 4
 
@@ -43,7 +42,7 @@ def _fibre(rng: np.random.Generator, cx: float, cy: float) -> list[tuple[float, 
 def film_dust(pixels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(damaged H x W x C float32 after a JPEG round trip, H x W bool truth). A grain per 2,500 px,
     a fibre per 25,000 px."""
-    h, w, c = pixels.shape
+    h, w = pixels.shape[:2]
     out = pixels.astype(np.float64).copy()
     truth = np.zeros((h, w), bool)
     n_grain, n_fibre = max(10, round(h * w / 2500)), max(2, round(h * w / 25_000))
@@ -62,8 +61,4 @@ def film_dust(pixels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
         a = np.clip(gaussian_blur(cover, rng.uniform(0.4, 1.2)) * rng.uniform(0.6, 1.0), 0, 1)[:, :, None]
         tone = rng.uniform(0.85, 1.0) if rng.random() < 0.67 else rng.uniform(0.0, 0.15)
         out = out * (1 - a) + tone * a
-    u8 = np.round(np.clip(out, 0, 1) * 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(u8[:, :, 0] if c == 1 else u8).save(buf, format="JPEG", quality=int(rng.integers(70, 89)))
-    back = np.asarray(Image.open(io.BytesIO(buf.getvalue())), dtype=np.float32) / 255
-    return (back[:, :, None] if back.ndim == 2 else back).astype(np.float32), truth
+    return jpeg_round_trip(out, int(rng.integers(70, 89))), truth

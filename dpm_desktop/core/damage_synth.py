@@ -23,6 +23,7 @@ answer is wrong there.
 
 from __future__ import annotations
 
+import io
 import itertools
 from dataclasses import dataclass
 
@@ -159,6 +160,16 @@ def _blob_alpha(rng: np.random.Generator, w: int, h: int, size: int, edge: float
     ys, xs = slice(max(0, y0), min(h, y0 + 2 * size)), slice(max(0, x0), min(w, x0 + 2 * size))
     a[ys, xs] = soft[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
     return a
+
+
+def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
+    """``img`` (H x W x C float in [0, 1], C = 1 or 3) saved as an 8-bit JPEG of ``quality`` and
+    decoded again, as most scans reach us (the detector's training crops, the bench's film dust)."""
+    u8 = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(u8[:, :, 0] if u8.shape[2] == 1 else u8).save(buf, format="JPEG", quality=quality)
+    back = np.asarray(Image.open(io.BytesIO(buf.getvalue())), dtype=np.float32) / 255
+    return back[:, :, None] if back.ndim == 2 else back
 
 
 def synth_damage(clean: np.ndarray, rng: np.random.Generator, *, clean_share: float = 0.3,

@@ -14,7 +14,6 @@ threshold with it. Run: ``python scripts/train_detector.py --help``.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -25,9 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from .damage_synth import synth_damage
+from .damage_synth import jpeg_round_trip, synth_damage
 from .datasets import ImageFolder, scan_folder, split_by_file
 from .defect_net import DefectNet, load_detector, logits, save_detector
 from .device import autocast_for, pick_device, uses_bf16
@@ -58,10 +56,11 @@ class DetectorTrainConfig:
     density: float = 3.0  # damage elements per area (x damage_synth's base rates): ~3 % of a damaged crop
     # Share of crops saved as JPEG after the damage (quality 60-95), as most scans reach us. Unseen in
     # training, JPEG's softened specks cost the 4x detector (widths 24 / 48 / 64) half its recall of
-    # JPEG'd film dust (models/defects-small/README.md, Dec 7); the shipped detector trained without.
+    # JPEG'd film dust (models/defects-small/README.md, Dec 7). 0: defects-small's recipe; the
+    # default detector, models/defects-medium, trained its later stretches at 0.5.
     jpeg_share: float = 0.0
-    # Small opaque spots per 10,000 px (x density; damage_synth's "spot"): 0 = the shipped recipe,
-    # which no spot resembles; every detector found none of the bench's blotches (Dec 7).
+    # Small opaque spots per 10,000 px (x density; damage_synth's "spot"). 0: defects-small's recipe,
+    # which found none of the bench's blotches; defects-medium's later stretches used 0.5 (its card).
     spot_rate: float = 0.0
     val_percent: float = 10.0
     val_crops: int = 48
@@ -83,13 +82,6 @@ class DetectorTrainConfig:
     log_every: int = 25
     save_every: int = 250
     init: str = ""  # a detector folder to continue from (its steps and thread-hours are added up)
-
-
-def jpeg_round_trip(img: np.ndarray, quality: int) -> np.ndarray:
-    """``img`` (H x W x 3 float in [0, 1]) saved as a JPEG of ``quality`` and decoded again."""
-    buf = io.BytesIO()
-    Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)).save(buf, format="JPEG", quality=quality)
-    return np.asarray(Image.open(buf), dtype=np.float32) / 255
 
 
 def damaged_batch(folder: ImageFolder, n: int, rng: np.random.Generator, cfg: DetectorTrainConfig,

@@ -76,10 +76,6 @@ class DetectorTrainConfig:
     width2: int = 24
     width3: int = 32
     dilations: int = 3
-    # Context blocks at quarter resolution (defect_net.ContextBlock, dilations 8, 16, ...): each widens
-    # the receptive field so a faint stretch of a long scratch is seen with the rest of it. A detector
-    # without them can be continued with them (--init): the new blocks start as the identity.
-    context: int = 0
     threads: int = 2
     seed: int = 0
     workers: int = 1  # processes drawing the damaged crops (the drawing costs as much as the step)
@@ -284,19 +280,12 @@ def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
     train_batches = batches(train_set, cfg, cfg.seed)
     val_batch = damaged_batch(val_set, cfg.val_crops, np.random.default_rng(cfg.seed + 3), cfg)
 
-    def build() -> DefectNet:
-        return DefectNet(3, cfg.width1, cfg.width2, cfg.width3, cfg.dilations,
-                         context=cfg.context).to(memory_format=torch.channels_last)
-
-    net, ema = build(), build()
+    net = DefectNet(3, cfg.width1, cfg.width2, cfg.width3, cfg.dilations).to(memory_format=torch.channels_last)
+    ema = DefectNet(3, cfg.width1, cfg.width2, cfg.width3, cfg.dilations).to(memory_format=torch.channels_last)
     before: dict[str, Any] = {}
     if cfg.init:
         start = load_detector(Path(cfg.init))
-        if start.net.cfg["context"] > cfg.context:
-            raise ValueError(f"{cfg.init} has {start.net.cfg['context']} context blocks; --context must not be fewer")
-        keys = net.load_state_dict(start.net.state_dict(), strict=False)
-        if keys.unexpected_keys or any(".wide." not in k and ".mix." not in k for k in keys.missing_keys):
-            raise ValueError(f"{cfg.init}: its network differs from this one in more than new context blocks")
+        net.load_state_dict(start.net.state_dict())
         tr = start.meta["training"]
         before = {"steps": tr["steps"], "crops": tr["crops"], "wall_time_s": tr["wall_time_s"],
                   "cpu_thread_hours": tr["cpu_thread_hours"], "from": cfg.init}

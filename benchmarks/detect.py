@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from dpm_desktop.core.detect import DEFAULT_METHOD
+from dpm_desktop.core.modes import DEFAULT_DETECTOR
 
 from . import baselines, metrics
 from .common import Report, Run, Table, add_common_args, describe_model, load_model, log, mean, model_line, start
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     add_common_args(p)
     p.add_argument("--skip-large", action="store_true", help="skip timing `dpm detect` on a 24 MP photo")
     p.add_argument("--detector", default=None,
-                   help="detector name or folder (default: the bundled default, models/defects-medium)")
+                   help=f"detector name or folder (default: the bundled default, models/{DEFAULT_DETECTOR})")
     args = p.parse_args(argv)
     run = start(args)
     ckpt = load_model(args.model, run.device)

@@ -94,7 +94,7 @@ def add_restore_commands(sub: Any) -> None:
 
     f = sub.add_parser("detect", help="propose a mask of scratches, dust and spots (work in progress)",
                        description="Find scratches, specks and blotches and write them as a mask (white = damage) "
-                       "that `dpm inpaint --mask` takes: by default the learned detector (defects-medium) "
+                       f"that `dpm inpaint --mask` takes: by default the learned detector ({modes.DEFAULT_DETECTOR}) "
                        "and what the photo model cannot explain together (--method combined), or either alone "
                        "(--method learned, --method likelihood). Work in progress: measured below its targets "
                        "(make bench, detect); review the mask before inpainting.")
@@ -106,10 +106,10 @@ def add_restore_commands(sub: Any) -> None:
                    help="combined (default): the learned detector and the photo model's residual together, "
                         "calibrated to few false alarms; likelihood: the photo model's residual alone (finds more, "
                         "with many more false alarms); learned: the detector trained on synthetic damage "
-                        "(models/defects-medium) alone")
+                        f"(models/{modes.DEFAULT_DETECTOR}) alone")
     f.add_argument("--detector",
                    help="with --method combined or learned: a detector name or folder "
-                        "(default defects-medium; also bundled: defects-small)")
+                        f"(default {modes.DEFAULT_DETECTOR}; also bundled: defects-small)")
     f.add_argument("--sigma", type=float_in(0, 80, "--sigma", open_low=True), default=50.0,
                    help="with --method likelihood: noise level (0-255) the photo is read at (combined: the "
                         "calibration's)")

@@ -36,12 +36,12 @@ from .checkpoint import CheckpointError, _refuse_foreign, read_tensor_table, sav
 from .device import autocast_for
 from .imaging import to_gray
 from .limits import DETECTOR_LIMITS
+from .modes import DEFAULT_DETECTOR
 
 FORMAT = "dpm-desktop-defect-detector"
 FORMAT_VERSION = 1
 WEIGHTS_NAME = "detector.safetensors"
 META_NAME = "detector.json"
-DEFAULT_DETECTOR = "defects-medium"
 # The combined method's calibrations by the photo's channels (scripts/calibrate_detector.py [--gray]).
 COMBINED_KEYS = {3: "calibration_combined", 1: "calibration_combined_gray"}
 STRIDE = 4  # the network's total downsampling: inputs are padded to a multiple of it

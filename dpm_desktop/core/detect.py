@@ -11,8 +11,8 @@ Three detectors share one interface (``detect`` / ``anomaly_map`` / ``mask_from_
   come from it, ``sensitivity`` as for the learned method). The two err on different things (the
   detector on thin natural lines and highlights, the likelihood on texture), so their sum
   separates better than either: the only method within 200 false px / MP on the bench's clean
-  photos (107 with defects-medium, precision 0.98), and detect -> inpaint better than the
-  likelihood's (29.51 vs 27.80 dB), which masks 24,000 px / MP of an undamaged photo.
+  photos (108 with defects-medium, precision 0.98), and detect -> inpaint better than the
+  likelihood's (29.54 vs 27.85 dB), which masks 22,000 px / MP of an undamaged photo.
 - ``method="likelihood"``: the photo model's residual. The photo is read as a noisy
   observation at noise level ``sigma``: one network call (tiled like denoising) gives the posterior
   mean E[x_0 | x_t] at every pixel. What the model cannot explain is the residual

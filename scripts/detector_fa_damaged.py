@@ -23,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dpm_desktop.core.damage_synth import synth_damage
 from dpm_desktop.core.defect_net import load_detector, logits
 from dpm_desktop.core.detect import DEFAULT_SIGMA, combined_map, shape_mask
-from dpm_desktop.core.detector_train import DetectorTrainConfig, _calibration_set
-from dpm_desktop.core.imaging import to_gray
+from dpm_desktop.core.detector_train import DetectorTrainConfig, calibration_crops, calibration_set
 from dpm_desktop.core.model_cache import get_model
 
 
@@ -53,15 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         return combined_map(img, det, model=ckpt, beta=args.beta, sigma=DEFAULT_SIGMA, device="cpu")[0]
 
     cuts = [float(c) for c in args.cuts.split(",")]
-    folder = _calibration_set(cfg)
-    rng = np.random.default_rng(cfg.seed + 7)  # the calibration's crop stream
     drng = np.random.default_rng(args.damage_seed)
     false_clean, false_clean_far, false_damaged, found = (np.zeros(len(cuts)) for _ in range(4))
     px_clean = px_far = px_damage = 0
-    for _ in range(cfg.calib_crops):
-        crop = folder.crop(rng)
-        if rng.random() < cfg.gray_share:
-            crop = np.repeat(to_gray(crop), 3, axis=2)
+    for crop in calibration_crops(calibration_set(cfg), cfg):
         d = synth_damage(crop, drng, clean_share=0.0, density=args.density, grain_share=0.0, spot_rate=0.5)
         far = ~ndimage.binary_dilation(d.alpha > args.opacity, iterations=args.far)
         zc, zd = score(crop), score(d.image)

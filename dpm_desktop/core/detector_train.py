@@ -172,6 +172,17 @@ COMBINED_GRID = np.round(np.arange(-10.0, 80.01, 0.5), 2)  # logit + beta ln(ano
 COMBINED_BETA = 8.0
 
 
+def calibration_crops(folder: ImageFolder, cfg: DetectorTrainConfig) -> Iterator[np.ndarray]:
+    """The calibration's ``cfg.calib_crops`` crops of ``folder`` (``calibration_set``), a share made
+    gray (as 3 equal channels); the same crops for the same ``cfg.seed``."""
+    rng = np.random.default_rng(cfg.seed + 7)
+    for _ in range(cfg.calib_crops):
+        crop = folder.crop(rng)
+        if rng.random() < cfg.gray_share:
+            crop = np.repeat(to_gray(crop), 3, axis=2)
+        yield crop
+
+
 def calibrate(net: DefectNet, folder: ImageFolder, cfg: DetectorTrainConfig,
               score: Callable[[np.ndarray], np.ndarray] | None = None,
               grid: np.ndarray = LOGIT_GRID) -> dict[str, Any]:
@@ -179,13 +190,9 @@ def calibrate(net: DefectNet, folder: ImageFolder, cfg: DetectorTrainConfig,
     learned logit, or of ``score(crop)`` when given."""
     from .detect import shape_mask
 
-    rng = np.random.default_rng(cfg.seed + 7)
     counts = np.zeros(len(grid))
     pixels = 0
-    for _ in range(cfg.calib_crops):
-        crop = folder.crop(rng)
-        if rng.random() < cfg.gray_share:
-            crop = np.repeat(to_gray(crop), 3, axis=2)
+    for crop in calibration_crops(folder, cfg):
         z = score(crop) if score is not None else logits(net, crop)
         pixels += z.size
         for i, t in enumerate(grid):
@@ -211,7 +218,7 @@ def _photo_sets(cfg: DetectorTrainConfig) -> PhotoSets:
     return train_paths, val_paths, common
 
 
-def _calibration_set(cfg: DetectorTrainConfig, sets: PhotoSets | None = None) -> ImageFolder:
+def calibration_set(cfg: DetectorTrainConfig, sets: PhotoSets | None = None) -> ImageFolder:
     """Clean crops of ``cfg.calib_photos``; ``sets``: the _photo_sets already scanned, if any."""
     train_paths, val_paths, common = sets or _photo_sets(cfg)
     if cfg.calib_photos not in ("held-out", "training"):
@@ -234,7 +241,7 @@ def calibrate_combined(folder: Path, cfg: DetectorTrainConfig, model: str | None
     det = load_detector(folder)
     channels = 1 if gray else 3
     ckpt = get_model(model, channels=channels, device=pick_device(device))
-    calib_set = _calibration_set(cfg)
+    calib_set = calibration_set(cfg)
 
     dev = ckpt.diffusion.base_betas.device
 
@@ -252,7 +259,7 @@ def recalibrate_learned(folder: Path, cfg: DetectorTrainConfig) -> dict[str, Any
     """Measure the learned logit's calibration again (weights unchanged) on ``cfg``'s crops and
     write it into the detector's JSON as ``calibration``. Returns it."""
     det = load_detector(folder)
-    cal = calibrate(det.net, _calibration_set(cfg), cfg)
+    cal = calibrate(det.net, calibration_set(cfg), cfg)
     _write_calibration(folder, "calibration", cal)
     return cal
 
@@ -276,7 +283,7 @@ def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
     train_paths, val_paths, common = sets
     train_set = ImageFolder(train_paths, patch=cfg.patch, seed=cfg.seed, **common)
     val_set = ImageFolder(val_paths or train_paths, patch=cfg.patch, seed=cfg.seed + 1, **common)
-    calib_set = _calibration_set(cfg, sets)  # the photos scanned once
+    calib_set = calibration_set(cfg, sets)  # the photos scanned once
     train_batches = batches(train_set, cfg, cfg.seed)
     val_batch = damaged_batch(val_set, cfg.val_crops, np.random.default_rng(cfg.seed + 3), cfg)
 

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("detector", type=Path)
     p.add_argument("--seed", type=int, default=0, help="the seed the detector was calibrated with")
     p.add_argument("--cuts", default="5,6.6,7.9,9.5", help="score cuts, comma-separated")
-    p.add_argument("--beta", type=float, default=4.0, help="weight of ln(anomaly); 0: the learned logit alone")
+    p.add_argument("--beta", type=float, default=None,
+                   help="weight of ln(anomaly) (default: its combined calibration's); 0: the learned logit alone")
     p.add_argument("--density", type=float, default=1.0)
     p.add_argument("--far", type=int, default=8, help="px from damage beyond which a marked pixel is false")
     p.add_argument("--opacity", type=float, default=0.005, help="damage opacity that counts as damage")
@@ -44,12 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     cfg = DetectorTrainConfig(seed=args.seed)
     det = load_detector(args.detector)
-    ckpt = get_model(None, channels=3, device=torch.device("cpu")) if args.beta else None
+    cal = det.combined_calibration or {}  # beta and sigma as the app's combined method uses them
+    beta = cal.get("beta") if args.beta is None else args.beta
+    if beta is None:
+        raise SystemExit(f"{args.detector}: no combined calibration; pass --beta (0: the learned logit alone)")
+    sigma = cal.get("sigma", DEFAULT_SIGMA)
+    ckpt = get_model(None, channels=3, device=torch.device("cpu")) if beta else None
 
     def score(img: np.ndarray) -> np.ndarray:
         if ckpt is None:
             return logits(det.net, img)
-        return combined_map(img, det, model=ckpt, beta=args.beta, sigma=DEFAULT_SIGMA, device="cpu")[0]
+        return combined_map(img, det, model=ckpt, beta=beta, sigma=sigma, device="cpu")[0]
 
     cuts = [float(c) for c in args.cuts.split(",")]
     drng = np.random.default_rng(args.damage_seed)

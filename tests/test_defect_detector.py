@@ -18,6 +18,7 @@ from dpm_desktop.core.damage_synth import OFF_ALPHA, VISIBLE, synth_damage
 from dpm_desktop.core.defect_net import (
     META_NAME,
     WEIGHTS_NAME,
+    ContextBlock,
     DefectNet,
     bundled_detector_dir,
     false_alarm_budget,
@@ -27,6 +28,7 @@ from dpm_desktop.core.defect_net import (
     probability_threshold,
     save_detector,
     score_threshold,
+    tile_margin,
 )
 from dpm_desktop.core.detect import anomaly_map, detect, mask_from_anomaly
 from dpm_desktop.core.imaging import load_image
@@ -98,6 +100,58 @@ def test_tiled_logits_equal_the_whole_image() -> None:
     assert gray.shape == (150, 203)
 
 
+def test_context_blocks_widen_the_field_and_keep_tiles_exact() -> None:
+    """Context blocks see ~3.5x farther than the three levels alone; the tile margin grows with them,
+    so tiled logits still equal the whole photo's."""
+    torch.manual_seed(0)
+    net = DefectNet(width1=4, width2=8, width3=8, context=2).eval()
+    for m in net.modules():
+        if isinstance(m, ContextBlock):
+            torch.nn.init.normal_(m.mix.weight, 0, 0.3)  # as if trained: the blocks start as the identity
+    assert tile_margin(net.cfg) == 48 + 4 * (8 + 16)
+
+    def field(n: DefectNet) -> int:
+        x = torch.rand(1, 3, 385, 385, generator=torch.Generator().manual_seed(0)).requires_grad_()
+        n(x)[0, 0, 192, 192].backward()
+        rows = (x.grad.abs().sum((0, 1, 3)) > 0).nonzero()
+        return int(rows.max() - rows.min())
+
+    assert field(net) > 3 * field(DefectNet(width1=4, width2=8, width3=8))
+    assert field(net) // 2 <= tile_margin(net.cfg)
+    net.requires_grad_(False)
+    px = np.random.default_rng(1).random((260, 333, 3)).astype(np.float32)
+    assert np.array_equal(logits(net, px, tile=4096), logits(net, px, tile=64))
+
+
+def test_a_detector_continued_with_context_blocks_starts_from_its_logits(tmp_path: Path, photo_folder: Path) -> None:
+    """--init from a detector without context blocks into one with them: the old weights carried over,
+    the new blocks the identity (so training starts from the old detector's logits); a folder whose
+    detector.json predates the field loads as context 0."""
+    from dpm_desktop.core.detector_train import DetectorTrainConfig, train
+
+    torch.manual_seed(0)
+    old = DefectNet(width1=4, width2=4, width3=4, dilations=1)
+    cal = {"logit": [0.0, 2.0], "false_px_per_mp": [500.0, 10.0], "megapixels": 0.1}
+    save_detector(old, {"name": "t", "training": {"steps": 0, "crops": 0, "wall_time_s": 0, "cpu_thread_hours": 0},
+                        "calibration": cal}, tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / META_NAME).read_text())
+    del meta["network"]["context"]
+    (tmp_path / "old" / META_NAME).write_text(json.dumps(meta))
+    assert load_detector(tmp_path / "old").net.cfg["context"] == 0
+    common = dict(data=str(photo_folder), batch=2, patch=48, val_crops=2, calib_crops=2, calib_patch=64, width1=4,
+                  width2=4, width3=4, dilations=1, threads=1, workers=0, log_every=1000, save_every=1000,
+                  val_percent=20.0, init=str(tmp_path / "old"), context=1)
+    zero = train(DetectorTrainConfig(out=str(tmp_path / "new"), steps=0, **common), log=lambda _: None)
+    new = load_detector(zero)
+    assert new.net.cfg["context"] == 1
+    x = torch.rand(1, 3, 64, 80, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():  # float32 (logits() runs bf16 where the CPU has it)
+        assert torch.allclose(new.net(x.contiguous(memory_format=torch.channels_last)), old.eval()(x), atol=1e-5)
+    with pytest.raises(ValueError, match="context"):
+        train(DetectorTrainConfig(out=str(tmp_path / "fewer"), steps=0, **{**common, "init": str(zero), "context": 0}),
+              log=lambda _: None)
+
+
 def test_shipped_detector_validates_and_loads() -> None:
     folder = bundled_detector_dir()
     meta = inspect_detector(folder)
@@ -106,6 +160,15 @@ def test_shipped_detector_validates_and_loads() -> None:
     assert params == meta["training"]["parameters"] and params < 300_000
     assert sum(f.stat().st_size for f in folder.iterdir()) < 5 * 1024 * 1024
     assert meta["calibration"]["megapixels"] > 1  # calibrated on clean training crops
+
+
+def test_kept_wide_detector_state_loads_with_its_context_blocks() -> None:
+    """campaign/defects-wide (the context-block experiment, kept to be continued: the defects-medium
+    card) validates and loads as the network its JSON names, calibrated for the combined method."""
+    det = load_detector(ROOT / "campaign" / "defects-wide")
+    assert det.net.cfg["context"] == 2 and tile_margin(det.net.cfg) == 48 + 4 * (8 + 16)
+    assert sum(p.numel() for p in det.net.parameters()) == det.meta["training"]["parameters"]
+    assert det.combined_calibration is not None and det.combined_calibration["beta"] == 4.0
 
 
 def _copy(tmp_path: Path) -> Path:
@@ -122,6 +185,10 @@ def test_altered_detector_folders_are_refused_before_loading(tmp_path: Path) -> 
         (folder / META_NAME).write_text(json.dumps(bad))
         with pytest.raises(CheckpointError, match=field):
             inspect_detector(folder)
+    far = dict(meta, network={**meta["network"], "max_dilation": 64, "context": 1})  # 560 px of context per tile
+    (folder / META_NAME).write_text(json.dumps(far))
+    with pytest.raises(CheckpointError, match="context blocks reach"):
+        inspect_detector(folder)
     (folder / META_NAME).write_text(json.dumps(dict(meta, calibration={"logit": [1, 0], "false_px_per_mp": [1, 0]})))
     with pytest.raises(CheckpointError, match="calibration"):
         inspect_detector(folder)
@@ -223,6 +290,23 @@ def test_training_crops_saved_as_jpeg_keep_their_targets(photo_folder: Path) -> 
                   for share in (0.0, 1e-12))
     assert torch.equal(none[0][0], plain[0][0]) and torch.equal(rare[0][0], plain[0][0])
     assert not torch.equal(none[0][1], rare[0][1])
+
+
+def test_training_crops_of_varied_density_all_hold_damage(photo_folder: Path) -> None:
+    """``density_min``: each crop's density drawn between it and ``density`` (clean_share 0: some
+    damage on every crop, from a speck to many), so the crops' damaged share spreads widely."""
+    from dpm_desktop.core.datasets import ImageFolder, scan_folder
+    from dpm_desktop.core.detector_train import DetectorTrainConfig, damaged_batch
+
+    folder = ImageFolder(scan_folder(photo_folder, 48).usable, root=photo_folder, patch=48, channels=3)
+    cfg = DetectorTrainConfig(clean_share=0.0, density=3.0, density_min=0.05)
+    _, targets, weights = damaged_batch(folder, 16, np.random.default_rng(5), cfg)
+    share = targets.mean(dim=(1, 2, 3))
+    # Damage on every crop: shown (target) or drawn where it does not show (weight 0: ambiguous).
+    assert bool(((targets > 0) | (weights < 1)).flatten(1).any(dim=1).all())
+    assert float(share.max()) > 5 * float(share[share > 0].min())
+    fixed = damaged_batch(folder, 16, np.random.default_rng(5), DetectorTrainConfig(clean_share=0.0, density=3.0))[1]
+    assert float(fixed.mean(dim=(1, 2, 3)).min()) > float(share.min())  # density 3 throughout: none as sparse
 
 
 def test_spots_are_small_opaque_targets_and_absent_by_default() -> None:

@@ -5,6 +5,9 @@ The network is a three-level UNet: full resolution (width1) for 1 px detail, hal
 quarter (width3) with dilated convolutions for context (receptive field ~77 px with the default
 dilations 1, 2, 4), so a thin line in smooth sky and the same line in a texture of thin lines can
 be told apart. ~12.6 k multiply-adds per pixel and 60 k parameters at widths 12 / 24 / 32.
+Optional context blocks (``context``, ContextBlock) add dilated convolutions at quarter resolution
+(dilations 8, 16, ...) that see ~270 px with two of them; each tile is computed with that much more
+context (tile_margin).
 
 The folder's names differ from a diffusion checkpoint's (model.json), so the model registry never
 lists a detector as a photo model. Loading validates the JSON (format, version, every size field
@@ -46,14 +49,42 @@ META_NAME = "detector.json"
 COMBINED_KEYS = {3: "calibration_combined", 1: "calibration_combined_gray"}
 STRIDE = 4  # the network's total downsampling: inputs are padded to a multiple of it
 MARGIN = 48  # px of context around each tile (>= the receptive field's radius, rounded to STRIDE)
+OPTIONAL_FIELDS = {"context": 0}  # network fields that older detector folders lack, with their value
+MAX_TILE_MARGIN = 512  # px: a detector.json whose context blocks would need more is refused
+
+
+def tile_margin(cfg: dict[str, Any]) -> int:
+    """Px of context around each tile for a network: MARGIN (the three levels, radius ~39 px) plus
+    what each context block's dilated 3 x 3 convolution at quarter resolution adds (4 x its
+    dilation), so a tile's logits equal the whole photo's."""
+    return MARGIN + STRIDE * sum(context_dilations(cfg.get("context", 0), cfg["max_dilation"]))
+
+
+def context_dilations(context: int, max_dilation: int) -> list[int]:
+    return [max_dilation * 2 ** (i + 1) for i in range(context)]
+
+
+class ContextBlock(nn.Module):
+    """x + 1x1(relu(3x3 dilated(x))): widens the receptive field at quarter resolution. The 1x1 starts
+    at zero, so a detector continued with new blocks (--init) starts from its old logits exactly."""
+
+    def __init__(self, width: int, dilation: int) -> None:
+        super().__init__()
+        self.wide = nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation)
+        self.mix = nn.Conv2d(width, width, 1)
+        nn.init.zeros_(self.mix.weight)
+        nn.init.zeros_(self.mix.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mix(F.relu(self.wide(x)))
 
 
 class DefectNet(nn.Module):
     def __init__(self, in_channels: int = 3, width1: int = 12, width2: int = 24, width3: int = 32,
-                 dilations: int = 3, max_dilation: int = 4) -> None:
+                 dilations: int = 3, max_dilation: int = 4, context: int = 0) -> None:
         super().__init__()
         self.cfg = {"in_channels": in_channels, "width1": width1, "width2": width2, "width3": width3,
-                    "dilations": dilations, "max_dilation": max_dilation}
+                    "dilations": dilations, "max_dilation": max_dilation, "context": context}
 
         def conv(a: int, b: int, stride: int = 1, dil: int = 1) -> nn.Conv2d:
             return nn.Conv2d(a, b, 3, stride=stride, padding=dil, dilation=dil)
@@ -63,6 +94,7 @@ class DefectNet(nn.Module):
         layers: list[nn.Module] = [conv(width2, width3, 2), nn.ReLU()]
         for i in range(dilations):
             layers += [conv(width3, width3, dil=min(2**i, max_dilation)), nn.ReLU()]
+        layers += [ContextBlock(width3, d) for d in context_dilations(context, max_dilation)]
         self.down2 = nn.Sequential(*layers)
         self.up2 = nn.Sequential(conv(width3 + width2, width2), nn.ReLU())
         self.up1 = nn.Sequential(conv(width2 + width1, width1), nn.ReLU())
@@ -101,12 +133,12 @@ def _padded(x: torch.Tensor, top: int, bottom: int, left: int, right: int) -> to
     return F.pad(x, (left, right, top, bottom), mode=mode)
 
 
-def _tile_edges(n: int, tile: int) -> list[int]:
+def _tile_edges(n: int, tile: int, margin: int = MARGIN) -> list[int]:
     """Tile boundaries 0, tile, 2 tile, ..., n; a last tile narrower than its context would be padded
     by more than its own size (where reflection falls back to replication, so the result would depend
     on the tiling): it is folded into the one before."""
     edges = list(range(0, n, tile))
-    if len(edges) > 1 and n - edges[-1] < MARGIN + STRIDE:
+    if len(edges) > 1 and n - edges[-1] < margin + STRIDE:
         edges.pop()
     return [*edges, n]
 
@@ -114,32 +146,33 @@ def _tile_edges(n: int, tile: int) -> list[int]:
 def logits(net: DefectNet, px: np.ndarray, *, tile: int = 1024,
            check: Callable[[], None] | None = None, step: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Per-pixel damage logits (H x W float32) of a photo of any size: tiles of ``tile`` px (a multiple
-    of STRIDE, aligned to it) each computed with MARGIN px of context and cropped, so the result does
+    of STRIDE, aligned to it) each computed with tile_margin px of context and cropped, so the result does
     not depend on the tiling. In bf16 where the CPU has it natively (avx512_bf16 / AMX: measured 4x
     faster on 1024 px, logits within 0.15 of float32's), else in float32."""
     tile = max(STRIDE, tile // STRIDE * STRIDE)
     x = torch.from_numpy(np.ascontiguousarray(fit_input(px, net.cfg["in_channels"]).transpose(2, 0, 1)))[None]
     h, w = x.shape[-2:]
     out = np.empty((h, w), np.float32)
-    ys, xs = _tile_edges(h, tile), _tile_edges(w, tile)
+    m = tile_margin(net.cfg)
+    ys, xs = _tile_edges(h, tile, m), _tile_edges(w, tile, m)
     total, done = (len(ys) - 1) * (len(xs) - 1), 0
     with torch.inference_mode(), autocast_for(torch.device("cpu"), "auto")():
         for y0, y1 in itertools.pairwise(ys):
             for x0, x1 in itertools.pairwise(xs):
                 if check is not None:
                     check()
-                # Context: MARGIN each side where the photo has it, else reflected; the bottom/right
+                # Context: m px each side where the photo has it, else reflected; the bottom/right
                 # rounded up so the size is a multiple of STRIDE.
-                a0, b0 = max(0, y0 - MARGIN), max(0, x0 - MARGIN)
-                a1, b1 = min(h, y1 + MARGIN), min(w, x1 + MARGIN)
+                a0, b0 = max(0, y0 - m), max(0, x0 - m)
+                a1, b1 = min(h, y1 + m), min(w, x1 + m)
                 piece = x[..., a0:a1, b0:b1]
-                top, left = MARGIN - (y0 - a0), MARGIN - (x0 - b0)
-                bottom, right = MARGIN - (a1 - y1), MARGIN - (b1 - x1)
+                top, left = m - (y0 - a0), m - (x0 - b0)
+                bottom, right = m - (a1 - y1), m - (b1 - x1)
                 bottom += (-(top + (a1 - a0) + bottom)) % STRIDE
                 right += (-(left + (b1 - b0) + right)) % STRIDE
                 piece = _padded(piece, top, bottom, left, right).contiguous(memory_format=torch.channels_last)
                 z = net(piece)[0, 0]
-                out[y0:y1, x0:x1] = z[MARGIN:MARGIN + y1 - y0, MARGIN:MARGIN + x1 - x0].float().numpy()
+                out[y0:y1, x0:x1] = z[m:m + y1 - y0, m:m + x1 - x0].float().numpy()
                 done += 1
                 if step is not None:
                     step(done, total)
@@ -254,12 +287,17 @@ def _check_meta(meta: Any, meta_path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{meta_path}: detector format version {meta.get('format_version')!r} is not "
                               f"supported (this DPM Desktop reads version {FORMAT_VERSION})")
     cfg = meta.get("network")
-    if not isinstance(cfg, dict) or set(cfg) != set(DETECTOR_LIMITS):
-        raise CheckpointError(f"{meta_path}: network fields must be exactly {sorted(DETECTOR_LIMITS)}")
+    if not isinstance(cfg, dict) or not set(DETECTOR_LIMITS) - set(OPTIONAL_FIELDS) <= set(cfg) <= set(DETECTOR_LIMITS):
+        raise CheckpointError(f"{meta_path}: network fields must be {sorted(DETECTOR_LIMITS)} "
+                              f"({', '.join(sorted(OPTIONAL_FIELDS))} optional)")
+    meta["network"] = cfg = {**OPTIONAL_FIELDS, **cfg}
     for key, (lo, hi) in DETECTOR_LIMITS.items():
         v = cfg[key]
         if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
             raise CheckpointError(f"{meta_path}: network field {key!r} = {v!r} is outside {lo}..{hi}")
+    if tile_margin(cfg) > MAX_TILE_MARGIN:
+        raise CheckpointError(f"{meta_path}: the network's context blocks reach {tile_margin(cfg)} px, more than "
+                              f"{MAX_TILE_MARGIN} (each tile would need that much context)")
     if not _valid_calibration(meta.get("calibration")):
         raise CheckpointError(f"{meta_path}: calibration must list increasing finite logits and their "
                               "false alarms per megapixel (2..1000 pairs)")

@@ -54,6 +54,11 @@ class DetectorTrainConfig:
     gray_share: float = 0.2  # crops turned gray (old black-and-white prints)
     clean_share: float = 0.3  # crops left undamaged
     density: float = 3.0  # damage elements per area (x damage_synth's base rates): ~3 % of a damaged crop
+    # Above 0: each crop's density drawn log-uniformly in [density_min, density] (nearly clean crops
+    # with one speck to dense ones). With clean_share 0 every crop then holds some damage, so a
+    # detector whose field spans the crop cannot learn "is anything damaged here" (the context
+    # blocks' failure, models/defects-medium/README.md). 0: one density, the shipped recipes' stream.
+    density_min: float = 0.0
     # Share of crops saved as JPEG after the damage (quality 60-95), as most scans reach us. Unseen in
     # training, JPEG's softened specks cost the 4x detector (widths 24 / 48 / 64) half its recall of
     # JPEG'd film dust (models/defects-small/README.md, Dec 7). 0: defects-small's recipe; the
@@ -76,6 +81,10 @@ class DetectorTrainConfig:
     width2: int = 24
     width3: int = 32
     dilations: int = 3
+    # Context blocks at quarter resolution (defect_net.ContextBlock, dilations 8, 16, ...): each widens
+    # the receptive field so a faint stretch of a long scratch is seen with the rest of it. A detector
+    # without them can be continued with them (--init): the new blocks start as the identity.
+    context: int = 0
     threads: int = 2
     seed: int = 0
     workers: int = 1  # processes drawing the damaged crops (the drawing costs as much as the step)
@@ -93,7 +102,10 @@ def damaged_batch(folder: ImageFolder, n: int, rng: np.random.Generator, cfg: De
         gray = rng.random() < cfg.gray_share
         if gray:
             clean = to_gray(clean)
-        d = synth_damage(clean, rng, clean_share=cfg.clean_share, density=cfg.density, spot_rate=cfg.spot_rate)
+        density = cfg.density
+        if cfg.density_min > 0:
+            density = float(np.exp(rng.uniform(np.log(cfg.density_min), np.log(cfg.density))))
+        d = synth_damage(clean, rng, clean_share=cfg.clean_share, density=density, spot_rate=cfg.spot_rate)
         img = np.repeat(d.image, 3, axis=2) if gray else d.image
         if cfg.jpeg_share > 0 and rng.random() < cfg.jpeg_share:  # no draw at 0: the shipped recipe's stream
             img = jpeg_round_trip(img, int(rng.integers(60, 96)))
@@ -287,12 +299,19 @@ def train(cfg: DetectorTrainConfig, log: Callable[[str], None] = print) -> Path:
     train_batches = batches(train_set, cfg, cfg.seed)
     val_batch = damaged_batch(val_set, cfg.val_crops, np.random.default_rng(cfg.seed + 3), cfg)
 
-    net = DefectNet(3, cfg.width1, cfg.width2, cfg.width3, cfg.dilations).to(memory_format=torch.channels_last)
-    ema = DefectNet(3, cfg.width1, cfg.width2, cfg.width3, cfg.dilations).to(memory_format=torch.channels_last)
+    def build() -> DefectNet:
+        return DefectNet(3, cfg.width1, cfg.width2, cfg.width3, cfg.dilations,
+                         context=cfg.context).to(memory_format=torch.channels_last)
+
+    net, ema = build(), build()
     before: dict[str, Any] = {}
     if cfg.init:
         start = load_detector(Path(cfg.init))
-        net.load_state_dict(start.net.state_dict())
+        if start.net.cfg["context"] > cfg.context:
+            raise ValueError(f"{cfg.init} has {start.net.cfg['context']} context blocks; --context must not be fewer")
+        keys = net.load_state_dict(start.net.state_dict(), strict=False)
+        if keys.unexpected_keys or any(".wide." not in k and ".mix." not in k for k in keys.missing_keys):
+            raise ValueError(f"{cfg.init}: its network differs from this one in more than new context blocks")
         tr = start.meta["training"]
         before = {"steps": tr["steps"], "crops": tr["crops"], "wall_time_s": tr["wall_time_s"],
                   "cpu_thread_hours": tr["cpu_thread_hours"], "from": cfg.init}

@@ -34,4 +34,5 @@ MAX_UNET_LEVELS, MAX_UNET_MULT = 8, 16
 # Every size field of a learned defect detector's detector.json (core/defect_net.py), checked before
 # the network is built.
 DETECTOR_LIMITS: dict[str, tuple[int, int]] = {"in_channels": (1, 4), "width1": (1, 256), "width2": (1, 256),
-                                               "width3": (1, 512), "dilations": (0, 8), "max_dilation": (1, 64)}
+                                               "width3": (1, 512), "dilations": (0, 8), "max_dilation": (1, 64),
+                                               "context": (0, 3)}

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("detectors", type=Path, nargs="+")
     p.add_argument("--crops", type=int, default=48)
     p.add_argument("--patch", type=int, default=256)
-    p.add_argument("--seed", type=int, default=100, help="picks the crops (the calibrations used 1-13)")
+    p.add_argument("--seed", type=int, default=100, help="picks the crops (calibrations used 1-15)")
     p.add_argument("--tta", action="store_true", help="also score each detector with dihedral_logits")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)

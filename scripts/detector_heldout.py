@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.damage import damage
 from benchmarks.damage_dust import film_dust
+from benchmarks.detect import match_counts
 from dpm_desktop.core.defect_net import Detector, load_detector, logits, score_threshold
 from dpm_desktop.core.detect import DEFAULT_SENSITIVITY, DEFAULT_SIGMA, anomaly_map, combined_score, shape_mask
 from dpm_desktop.core.detector_train import DetectorTrainConfig, calibration_crops, calibration_set
@@ -73,15 +74,16 @@ class Tally:
             self.false[i] += shape_mask(score > t).sum()
 
     def damaged(self, score: np.ndarray, truth: np.ndarray) -> None:
-        near, far = dilate(truth, 1), ~dilate(truth, FAR)
+        far = ~dilate(truth, FAR)
         self.truth += int(truth.sum())
         self.px_far += int(far.sum())
         for i, t in enumerate(self.cuts):
             m = shape_mask(score > t)
             self.false_far[i] += (m & far).sum()
-            self.marked[i] += m.sum()
-            self.tp_p[i] += (m & near).sum()
-            self.tp_r[i] += (truth & dilate(m, 1)).sum()
+            hit, marked, found, _ = match_counts(m, truth)
+            self.tp_p[i] += hit
+            self.marked[i] += marked
+            self.tp_r[i] += found
 
     def fa(self) -> np.ndarray:
         return self.false / max(self.px, 1) * 1e6
@@ -139,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
                 # Cuts from a loose one to above every clean pixel: a damaged photo's far pixels may
                 # score higher than any clean crop's.
                 cuts = np.append(np.quantile(pooled, 1 - np.geomspace(1e-2, 1e-6, 50)), pooled.max() + CUTS_ABOVE)
-                default = (score_threshold(cal, DEFAULT_SENSITIVITY) if method == "combined"
-                           else score_threshold(det.meta["calibration"], DEFAULT_SENSITIVITY)) if not tta else None
+                # The calibrated default cut (measured without flips and turns, so not for tta).
+                own = cal if method == "combined" else det.calibration
+                default = None if tta else score_threshold(own, DEFAULT_SENSITIVITY)
                 if default is not None:
                     cuts = np.append(cuts, default)
                 line = f"{det.name:>20} {method:8} {'tta' if tta else '   '}"

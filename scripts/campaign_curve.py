@@ -8,12 +8,13 @@ against log2(campaign step) over each window from --from, and the figure docs/ca
 
 ``paired``: the denoising bench's own noisy arrays (the colour photos, seed 0, σ 15 / 25 / 50; the
 posterior mean at the true σ) through each checkpoint: a model folder, a run's state folder, or a
-commit (campaign/photo-rgb as committed there). PSNR per photo is cached in --cache by campaign
-step; printed: the mean per σ, the paired difference against the first checkpoint (± its standard
-error over the photos, and the worst photo) and the slope over all cached checkpoints.
+commit (campaign/photo-rgb as committed there). PSNR per photo is kept by campaign step in --cache
+(campaign/photo-rgb-history/paired-denoise.json); printed: the mean per σ, the paired difference
+against the first checkpoint (± its standard error over the photos, and the worst photo) and the
+slope over all cached checkpoints.
 
     .venv/bin/python scripts/campaign_curve.py curve --from 136750
-    .venv/bin/python scripts/campaign_curve.py paired models/photo-rgb 790e3a2 runs/campaign-photo-rgb-4/state-0002500
+    .venv/bin/python scripts/campaign_curve.py paired models/photo-rgb 790e3a2 runs/campaign-photo-rgb-4/state-0003000
 """
 
 from __future__ import annotations
@@ -239,8 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("checkpoints", nargs="+", help="model folders, run state folders or commits; the first is the base")
     q.add_argument("--threads", type=int, default=2)
     for s in (c, q):
-        s.add_argument("--cache", default=str(ROOT / "build/campaign-paired.json"),
-                       help="per-photo PSNR by campaign step (default build/campaign-paired.json)")
+        s.add_argument("--cache", default=str(HISTORY / "paired-denoise.json"),
+                       help="per-photo PSNR by campaign step (default campaign/photo-rgb-history/"
+                       "paired-denoise.json)")
     args = p.parse_args(argv)
     {"curve": cmd_curve, "paired": cmd_paired}[args.cmd](args)
     return 0

@@ -11,7 +11,8 @@ combined calibration) and by its logit alone. For each score the cut is swept: f
 shaped mask on the same crops undamaged, and F1 (1 px tolerance, pooled over the crops) on the damaged
 ones. Printed: the best F1 whose false alarms stay within each budget, counted on the clean crops
 and again on the damaged crops' pixels far from damage (what a user's damaged photo shows), and F1
-at the detector's own calibrated default cut. --tta averages the logits over the 8 flips and turns of the photo."""
+at the detector's own calibrated default cut. --tta averages the logits over the 8 flips and turns of the photo;
+--ensemble also scores the mean of the detectors' logits (no calibrated default: oracle cuts only)."""
 
 from __future__ import annotations
 
@@ -97,6 +98,37 @@ class Tally:
         return np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)
 
 
+def report(label: str, sets: dict[str, list[tuple[np.ndarray, np.ndarray]]], z_clean: list[np.ndarray],
+           z_damaged: dict[str, list[np.ndarray]], anomalies: tuple[list[np.ndarray], dict[str, list[np.ndarray]]],
+           beta: float, default: float | None) -> str:
+    """One score (logit + beta ln anomaly) swept over cuts: the best F1 within each false-alarm
+    budget, on clean crops and on damaged crops' far pixels, and F1 at ``default`` when given."""
+    a_clean, a_damaged = anomalies
+    clean = [combined_score(z, a, beta) for z, a in zip(z_clean, a_clean, strict=True)]
+    pooled = np.concatenate([c.ravel() for c in clean])
+    # Cuts from a loose one to above every clean pixel: a damaged photo's far pixels may
+    # score higher than any clean crop's.
+    cuts = np.append(np.quantile(pooled, 1 - np.geomspace(1e-2, 1e-6, 50)), pooled.max() + CUTS_ABOVE)
+    if default is not None:
+        cuts = np.append(cuts, default)
+    line = label
+    for name, items in sets.items():
+        tally = Tally(cuts)
+        for c in clean:
+            tally.clean(c)
+        for (_, truth), z, a in zip(items, z_damaged[name], a_damaged[name], strict=True):
+            tally.damaged(combined_score(z, a, beta), truth)
+        fa, fa_far, f1 = tally.fa(), tally.fa_far(), tally.f1()
+        best = [f1[fa <= bud].max(initial=0.0) for bud in BUDGETS]
+        best_far = [f1[fa_far <= bud].max(initial=0.0) for bud in BUDGETS]
+        line += f"\n    {name}: F1 within {'/'.join(f'{x:g}' for x in BUDGETS)} false px/MP: " \
+                + " / ".join(f"{x:.3f}" for x in best) + " (clean crops); " \
+                + " / ".join(f"{x:.3f}" for x in best_far) + f" (damaged crops' px > {FAR} px from damage)"
+        if default is not None:
+            line += f"; default cut: F1 {f1[-1]:.3f}, {fa[-1]:.0f} / {fa_far[-1]:.0f} false px/MP"
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("detectors", type=Path, nargs="+")
@@ -104,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--patch", type=int, default=256)
     p.add_argument("--seed", type=int, default=100, help="picks the crops (calibrations used 1-15)")
     p.add_argument("--tta", action="store_true", help="also score each detector with dihedral_logits")
+    p.add_argument("--ensemble", action="store_true",
+                   help="also score the mean of the detectors' logits (the same beta and sigma needed)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     import torch
@@ -125,43 +159,36 @@ def main(argv: list[str] | None = None) -> int:
                      {k: [anomaly(im, s) for im, _ in v] for k, v in sets.items()}) for s in sigmas}
     print(f"{len(crops)} crops of {args.patch} px of the held-out photos; damaged px: "
           + ", ".join(f"{k} {np.mean([t.mean() for _, t in v]):.3f}" for k, v in sets.items()))
-    for det in dets:
+    logits_of = {}  # (detector index, tta) -> (clean crops' logits, damaged crops' logits by damage)
+    for i, det in enumerate(dets):
         cal = det.combined_calibration or {}
         beta, sigma = float(cal.get("beta", 0.0)), float(cal.get("sigma", DEFAULT_SIGMA))
-        a_clean, a_damaged = anomalies[sigma]
         for tta in (False, True) if args.tta else (False,):
             z_clean = [detector_logits(det, c, tta) for c in crops]
             z_damaged = {k: [detector_logits(det, im, tta) for im, _ in v] for k, v in sets.items()}
+            logits_of[i, tta] = z_clean, z_damaged
             for method in ("combined", "learned"):
                 if method == "combined" and not beta:
                     continue
-                b = beta if method == "combined" else 0.0
-                clean = [combined_score(z, a, b) for z, a in zip(z_clean, a_clean, strict=True)]
-                pooled = np.concatenate([c.ravel() for c in clean])
-                # Cuts from a loose one to above every clean pixel: a damaged photo's far pixels may
-                # score higher than any clean crop's.
-                cuts = np.append(np.quantile(pooled, 1 - np.geomspace(1e-2, 1e-6, 50)), pooled.max() + CUTS_ABOVE)
                 # The calibrated default cut (measured without flips and turns, so not for tta).
                 own = cal if method == "combined" else det.calibration
                 default = None if tta else score_threshold(own, DEFAULT_SENSITIVITY)
-                if default is not None:
-                    cuts = np.append(cuts, default)
-                line = f"{det.name:>20} {method:8} {'tta' if tta else '   '}"
-                for name, items in sets.items():
-                    tally = Tally(cuts)
-                    for c in clean:
-                        tally.clean(c)
-                    for (_, truth), z, a in zip(items, z_damaged[name], a_damaged[name], strict=True):
-                        tally.damaged(combined_score(z, a, b), truth)
-                    fa, fa_far, f1 = tally.fa(), tally.fa_far(), tally.f1()
-                    best = [f1[fa <= bud].max(initial=0.0) for bud in BUDGETS]
-                    best_far = [f1[fa_far <= bud].max(initial=0.0) for bud in BUDGETS]
-                    line += f"\n    {name}: F1 within {'/'.join(f'{x:g}' for x in BUDGETS)} false px/MP: " \
-                            + " / ".join(f"{x:.3f}" for x in best) + " (clean crops); " \
-                            + " / ".join(f"{x:.3f}" for x in best_far) + f" (damaged crops' px > {FAR} px from damage)"
-                    if default is not None:
-                        line += f"; default cut: F1 {f1[-1]:.3f}, {fa[-1]:.0f} / {fa_far[-1]:.0f} false px/MP"
-                print(line, flush=True)
+                label = f"{det.name:>20} {method:8} {'tta' if tta else '   '}"
+                print(report(label, sets, z_clean, z_damaged, anomalies[sigma], beta if method == "combined" else 0.0,
+                             default), flush=True)
+    if args.ensemble and len(dets) > 1:
+        cals = [d.combined_calibration or {} for d in dets]
+        beta, sigma = float(cals[0].get("beta", 0.0)), float(cals[0].get("sigma", DEFAULT_SIGMA))
+        if any(float(c.get("beta", 0.0)) != beta or float(c.get("sigma", DEFAULT_SIGMA)) != sigma for c in cals):
+            raise SystemExit("--ensemble needs detectors calibrated with the same beta and sigma")
+        z_clean = [np.mean(zs, axis=0) for zs in zip(*(logits_of[i, False][0] for i in range(len(dets))), strict=True)]
+        z_damaged = {k: [np.mean(zs, axis=0) for zs in zip(*(logits_of[i, False][1][k] for i in range(len(dets))),
+                                                             strict=True)] for k in sets}
+        for method, b in (("combined", beta), ("learned", 0.0)):
+            if method == "combined" and not beta:
+                continue
+            print(report(f"{'mean of the logits':>20} {method:8}    ", sets, z_clean, z_damaged, anomalies[sigma], b,
+                         None), flush=True)
     return 0
 
 

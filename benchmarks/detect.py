@@ -3,7 +3,7 @@ the benchmark photos; the proposed masks scored against the truth with a 1 px to
 share of proposed pixels within 1 px of damage; recall: share of damaged pixels within 1 px of the
 proposal), beside classical detectors on the same inputs and the naive use of our own denoiser;
 false alarms on the undamaged photos; end to end, detect then inpaint, against the true mask.
-Our three detectors: the learned one (models/defects-medium or --detector DIR, trained on
+Our three detectors: the learned one (models/defects-wide or --detector DIR, trained on
 core/damage_synth.py's damage over data/photos), the photo model's likelihood residual, and the two
 combined (the default); the default method (detect.DEFAULT_METHOD) is also measured by
 sensitivity. A second table scores every detector on damage of a second held-out kind

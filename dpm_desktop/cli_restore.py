@@ -109,7 +109,7 @@ def add_restore_commands(sub: Any) -> None:
                         f"(models/{modes.DEFAULT_DETECTOR}) alone")
     f.add_argument("--detector",
                    help="with --method combined or learned: a detector name or folder "
-                        f"(default {modes.DEFAULT_DETECTOR}; also bundled: defects-small)")
+                        f"(default {modes.DEFAULT_DETECTOR}; also bundled: defects-medium, defects-small)")
     f.add_argument("--sigma", type=float_in(0, 80, "--sigma", open_low=True), default=50.0,
                    help="with --method likelihood: noise level (0-255) the photo is read at (combined: the "
                         "calibration's)")

@@ -3,10 +3,11 @@ photo model's likelihood anomaly) on clean crops of its held-out photos (--calib
 its detector.json as ``calibration_combined`` (with --gray, for gray photos read by photo-gray, as
 ``calibration_combined_gray``):
 
-    nice -n 10 .venv/bin/python scripts/calibrate_detector.py models/defects-medium --beta 4 --seed 10
-    nice -n 10 .venv/bin/python scripts/calibrate_detector.py models/defects-medium --beta 4 --seed 10 --gray
+    nice -n 10 .venv/bin/python scripts/calibrate_detector.py models/defects-wide --beta 4 --seed 14
+    nice -n 10 .venv/bin/python scripts/calibrate_detector.py models/defects-wide --beta 4 --seed 14 --gray
 
-(the default detector; models/defects-small was calibrated with --seed 1 at the default beta 8)
+(the default detector; models/defects-medium was calibrated with --beta 4 --seed 10, models/defects-small
+with --seed 1 at the default beta 8)
 
 The crops are those of the detector's own calibration (the recipe's --data, --calib-crops,
 --calib-patch, --seed, --gray-share, --val-percent; pass the values it was trained with). With

@@ -11,8 +11,8 @@ Three detectors share one interface (``detect`` / ``anomaly_map`` / ``mask_from_
   come from it, ``sensitivity`` as for the learned method). The two err on different things (the
   detector on thin natural lines and highlights, the likelihood on texture), so their sum
   separates better than either: the only method within 200 false px / MP on the bench's clean
-  photos (108 with defects-medium, precision 0.98), and detect -> inpaint better than the
-  likelihood's (29.54 vs 27.85 dB), which masks 22,000 px / MP of an undamaged photo.
+  photos (12.5 with defects-wide, precision 0.99; 108 with defects-medium), and detect -> inpaint
+  better than the likelihood's (30.29 vs 27.86 dB), which masks 22,000 px / MP of an undamaged photo.
 - ``method="likelihood"``: the photo model's residual. The photo is read as a noisy
   observation at noise level ``sigma``: one network call (tiled like denoising) gives the posterior
   mean E[x_0 | x_t] at every pixel. What the model cannot explain is the residual
@@ -25,25 +25,29 @@ Three detectors share one interface (``detect`` / ``anomaly_map`` / ``mask_from_
   worse (0.05-0.26): at small t that difference is below the learned variance's resolution. It
   finds the most (recall 0.47) but with as many false alarms.
 - ``method="learned"``: a small fully-convolutional net (core/defect_net.py, the bundled
-  models/defects-medium; until Dec 7 models/defects-small) trained by core/detector_train.py on
-  synthetic damage (core/damage_synth.py) over clean crops of the training photos. Its anomaly
-  map is the per-pixel probability of damage. ``sensitivity`` means a false-alarm rate on clean photos:
-  defect_net.false_alarm_budget(s) = 100 x 2^(6 - s) masked px per megapixel (100 at the default
-  6, 3,200 at 1), as calibrated on clean crops of its held-out photos (never the benchmark photos).
-  Alone, its confident false alarms are thin natural lines (models/defects-small/README.md).
+  models/defects-wide; Dec 7-8 models/defects-medium, until Dec 7 models/defects-small) trained
+  by core/detector_train.py on synthetic damage (core/damage_synth.py) over crops of the training
+  photos. Its anomaly map is the per-pixel probability of damage. ``sensitivity`` means a
+  false-alarm rate on clean photos: defect_net.false_alarm_budget(s) = 100 x 2^(6 - s) masked px
+  per megapixel (100 at the default 6, 3,200 at 1), as calibrated on clean crops of its held-out
+  photos (never the benchmark photos). Alone, its confident false alarms are thin natural lines
+  (models/defects-small/README.md).
 
 A grainy photo (estimated noise above GRAIN_MIN = 5/255) is denoised at its estimated noise level
 before any of the three examines it (_degrained): grain hid nearly all damage from them.
 
 All three are below the issue's targets (make bench, "detect"): at its default the combined method
-finds a third of the damage at precision 0.98; faint stretches of long scratches and the smallest
+finds 44 % of the damage at precision 0.99 (F1 0.60); faint stretches of long scratches and the smallest
 specks stay below its cut (a lower sensitivity finds more of them).
 Measured and not kept: a hysteresis cut (components of a looser cut that touch the strict one)
 scored no better than a single cut at the same false alarms (again on Dec 7 with defects-medium, 24
 held-out crops: F1 0.60-0.62 at 145-187 false px / MP for cuts 2-8 below the strict one, a single
-cut 0.63 at 146); context blocks that widened the learned detector's field to ~270 px
-(models/defects-medium/README.md: its logits on undamaged photos fell to ~-80, so calibration on
-clean photos stopped meaning anything; held-out F1 0.65 -> 0.50 within 200 false px / MP); a local
+cut 0.63 at 146); context blocks that widened the learned detector's field to ~270 px, trained
+with clean crops among the damaged ones (models/defects-medium/README.md: its logits on undamaged
+photos fell to ~-80, so calibration on clean photos stopped meaning anything; held-out F1 0.65 ->
+0.50 within 200 false px / MP; trained on crops that all hold some damage they became defects-wide,
+the default since Dec 8); the mean of defects-medium's and defects-wide's logits (+0.014 F1 at most
+at matched false alarms on held-out crops); a local
 scale robust to the damage's own residuals (clipped at 3x the 16 px block median) scored F1 +0.03 at
 matched false alarms but, recalibrated, halved the combined method's F1 at its default (0.15 ->
 0.08): it lifts the clean calibration crops' outliers as much as the damage. Long thin components of
@@ -125,7 +129,7 @@ def anomaly_map(image: np.ndarray | str | Path | LoadedImage, *, model: str | Pa
     mask_from_anomaly). ``model``, ``tile`` and ``overlap``: the photo model of the combined and
     likelihood methods (and of the denoiser for grainy photos) and its tiling; ``sigma``: the
     likelihood method's noise level (the combined method reads its calibration's); ``detector``:
-    the combined and learned methods' folder or name (default defects-medium); ``degrain``: denoise
+    the combined and learned methods' folder or name (default defects-wide); ``degrain``: denoise
     a grainy photo first (see _degrained)."""
     if method not in METHODS:
         raise RestoreError(f"unknown detection method {method!r}; use {' or '.join(METHODS)}")

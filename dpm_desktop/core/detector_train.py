@@ -61,8 +61,8 @@ class DetectorTrainConfig:
     density_min: float = 0.0
     # Share of crops saved as JPEG after the damage (quality 60-95), as most scans reach us. Unseen in
     # training, JPEG's softened specks cost the 4x detector (widths 24 / 48 / 64) half its recall of
-    # JPEG'd film dust (models/defects-small/README.md, Dec 7). 0: defects-small's recipe; the
-    # default detector, models/defects-medium, trained its later stretches at 0.5.
+    # JPEG'd film dust (models/defects-small/README.md, Dec 7). 0: defects-small's recipe;
+    # models/defects-medium trained its later stretches at 0.5, models/defects-wide all of its own.
     jpeg_share: float = 0.0
     # Small opaque spots per 10,000 px (x density; damage_synth's "spot"). 0: defects-small's recipe,
     # which found none of the bench's blotches; defects-medium's later stretches used 0.5 (its card).

@@ -17,7 +17,7 @@ from .helpers import open_and_wait
 
 @pytest.fixture()
 def real_models(gui_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The repository's bundled models (photo-rgb, defects-medium) instead of the tiny one."""
+    """The repository's bundled models (photo-rgb, defects-wide) instead of the tiny one."""
     monkeypatch.setenv("DPM_DESKTOP_BUNDLED_MODELS", str(Path(__file__).resolve().parents[2] / "models"))
 
 

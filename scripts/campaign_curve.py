@@ -4,7 +4,7 @@ only when the curve has flattened below 0.05 dB per doubling of compute).
 ``curve``: the validation PSNR@25 (the trainer's fixed held-out patches) of every run folder on one
 axis of campaign steps (offsets in campaign/photo-rgb-history/runs.json), the least-squares slope
 against log2(campaign step) over each window from --from, and the figure docs/campaign-curve.png
-(with the ``paired`` measurements cached so far, if any).
+(with the ``paired`` measurements cached so far, if any; matplotlib, from the bench extra).
 
 ``paired``: the denoising bench's own noisy arrays (the colour photos, seed 0, σ 15 / 25 / 50; the
 posterior mean at the true σ) through each checkpoint: a model folder, a run's state folder, or a
@@ -97,8 +97,13 @@ def cmd_curve(args: argparse.Namespace) -> None:
         b, se = slope([s for s, _ in sel], [p for _, p in sel])
         print(f"  from {lo:,} ({np.log2(last / lo):.2f} doublings, {len(sel)} rows): "
               f"{b:+.3f} ± {se:.3f} dB per doubling")
-    paired = load_paired(Path(args.cache))
-    figure(rows, paired, args.start, Path(args.figure))
+    if args.no_figure:
+        return
+    try:
+        import matplotlib  # noqa: F401 - the bench extra's (pip install -e ".[bench]")
+    except ImportError:
+        raise SystemExit("the figure needs matplotlib: pip install -e \".[bench]\" (or pass --no-figure)") from None
+    figure(rows, load_paired(Path(args.cache)), args.start, Path(args.figure))
     print(f"figure: {args.figure}")
 
 
@@ -236,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--from", dest="start", type=int, default=136750, help="the fit's first campaign step")
     c.add_argument("--windows", type=int, nargs="*", help="more first steps to fit from (printed only)")
     c.add_argument("--figure", default=str(FIGURE))
+    c.add_argument("--no-figure", action="store_true", help="print the fits only (no matplotlib needed)")
     q = sub.add_parser("paired", help="paired PSNR of checkpoints on the denoising bench's arrays")
     q.add_argument("checkpoints", nargs="+", help="model folders, run state folders or commits; the first is the base")
     q.add_argument("--threads", type=int, default=2)

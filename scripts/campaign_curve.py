@@ -37,34 +37,37 @@ SIGMAS = (15.0, 25.0, 50.0)
 FIGURE = ROOT / "docs/campaign-curve.png"
 
 
-def offsets() -> dict[str, int]:
-    return {run: int(v["offset"]) for run, v in json.loads((HISTORY / "runs.json").read_text())["runs"].items()}
+def manifest() -> dict:
+    return json.loads((HISTORY / "runs.json").read_text())
 
 
-def campaign_step(meta: dict, step: int) -> int:
-    """A state's campaign step from the run folder it was saved from (model.json's ``campaign.from``
-    for a committed copy, ``_folder`` for a run's own state folder)."""
-    source = str(meta.get("campaign", {}).get("from") or meta.get("_folder", ""))
+def offsets(runs: dict | None = None) -> dict[str, int]:
+    return {run: int(v["offset"]) for run, v in (runs or manifest())["runs"].items()}
+
+
+def campaign_step(source: str, step: int) -> int:
+    """The campaign step of ``step`` of the run folder ``source`` names (a state folder's path, as
+    model.json's ``campaign.from`` records it for a committed copy)."""
     for run, off in offsets().items():
         if source.startswith(run + "/") or source == run:
             return off + step
-    raise SystemExit(f"{source or 'this checkpoint'}: not a run folder listed in {HISTORY / 'runs.json'}")
+    raise SystemExit(f"{source}: not a run folder listed in {HISTORY / 'runs.json'}")
 
 
 def validation_rows() -> list[tuple[int, float]]:
     """(campaign step, PSNR@25) of every kept run and the live run folder (or, without one, the
     committed campaign/photo-rgb/validation.jsonl), on the validation split still in use."""
-    manifest = json.loads((HISTORY / "runs.json").read_text())
-    off = offsets()
+    runs = manifest()
+    off = offsets(runs)
     rows: dict[int, float] = {}
 
     def add(path: Path, offset: int) -> None:
         for line in path.read_text().splitlines():
             e = json.loads(line)
-            if "psnr25" in e and e.get("event", "val") == "val" and offset + e["step"] >= manifest["comparable_from"]:
+            if "psnr25" in e and e.get("event", "val") == "val" and offset + e["step"] >= runs["comparable_from"]:
                 rows[offset + e["step"]] = e["psnr25"]
 
-    for run, v in manifest["runs"].items():
+    for run, v in runs["runs"].items():
         if "validation" in v:
             add(HISTORY / v["validation"], off[run])
     live = json.loads((LIVE / "model.json").read_text())["campaign"]["from"].rsplit("/", 1)[0]
@@ -122,8 +125,8 @@ def figure(rows: list[tuple[int, float]], paired: dict[int, dict[str, float]], s
     sel = s >= start
     b, se = slope(list(s[sel]), list(p[sel]))
     xs = np.array([s[sel][0], s[-1]])
-    fit = np.polyfit(np.log2(s[sel]), p[sel], 1)
-    ax.plot(xs, np.polyval(fit, np.log2(xs)), "-", color="tab:red",
+    x0 = np.log2(s[sel]).mean()  # a least-squares line passes through the mean point
+    ax.plot(xs, p[sel].mean() + b * (np.log2(xs) - x0), "-", color="tab:red",
             label=f"fit from {start:,}: {b:+.3f} ± {se:.3f} dB / doubling")
     _step_axis(ax)
     ax.set_xlabel("campaign step (16 crops of 64 px each; log scale)")
@@ -182,11 +185,10 @@ def checkpoint_step(folder: Path) -> int:
     meta = json.loads((folder / "model.json").read_text())
     step = int(meta["training"]["steps"])
     if "campaign" in meta:
-        return campaign_step(meta, step)
-    state = folder / "train_state.json"
-    if state.is_file():  # a run's own state folder
+        return campaign_step(meta["campaign"]["from"], step)
+    if (folder / "train_state.json").is_file():  # a run's own state folder
         where = folder.resolve()
-        return campaign_step({"_folder": str(where.relative_to(ROOT) if where.is_relative_to(ROOT) else where)}, step)
+        return campaign_step(str(where.relative_to(ROOT) if where.is_relative_to(ROOT) else where), step)
     return step  # a published model (models/photo-rgb) counts the campaign's steps
 
 

@@ -35,13 +35,13 @@ def test_committed_states_count_campaign_steps_across_run_folders() -> None:
     shipped = json.loads((ROOT / "models/photo-rgb/model.json").read_text())["training"]["steps"]
     assert cc.checkpoint_step(ROOT / "models/photo-rgb") == shipped
     with pytest.raises(SystemExit, match="not a run folder"):
-        cc.campaign_step({"campaign": {"from": "runs/elsewhere/state-0000100"}}, 100)
+        cc.campaign_step("runs/elsewhere/state-0000100", 100)
 
 
 def test_curve_joins_the_kept_runs_and_prints_the_fit() -> None:
     rows = cc.validation_rows()
     steps = [s for s, _ in rows]
-    manifest = json.loads((ROOT / "campaign/photo-rgb-history/runs.json").read_text())
+    manifest = cc.manifest()
     assert steps == sorted(steps) and steps[0] >= manifest["comparable_from"]
     kept = ROOT / "campaign/photo-rgb-history/campaign-photo-rgb-3.validation.jsonl"
     first = json.loads(kept.read_text().splitlines()[0])
